@@ -1,0 +1,3 @@
+from idse_orchestrator.entry import main
+
+raise SystemExit(main())

@@ -1,0 +1,85 @@
+"""`idse init`, `idse status`, `idse docs`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from idse_orchestrator.cli.common import echo_json, json_option, open_project, project_option, session_option
+
+
+@click.command()
+@click.argument("project")
+@click.option("--stack", metavar="S", help="Technology stack recorded in the blueprint (e.g. python, node).")
+@click.option("--force", is_flag=True, help="On an existing project, add only the files that are missing.")
+@json_option
+def init(project: str, stack: str | None, force: bool, as_json: bool) -> int:
+    """Create .idse/ in the current directory with PROJECT and its __blueprint__ session."""
+    from idse_orchestrator.sessions import init_project
+    from idse_orchestrator.workspace import Workspace
+
+    ws = Workspace(Path.cwd())
+    created = init_project(ws, project, stack=stack, force=force)
+    if as_json:
+        echo_json({"project": project, "created": created})
+    elif created:
+        click.echo(f"Initialised project {project!r} in {ws.rel(ws.idse_dir)}/ ({len(created)} files created)")
+        click.echo("Next: fill in the [REQUIRES INPUT] markers, then run 'idse status' and 'idse validate'.")
+    else:
+        click.echo(f"Project {project!r} is complete; nothing to add.")
+    return 0
+
+
+@click.command()
+@project_option
+@session_option
+@json_option
+@click.option("--why", is_flag=True, help="Explain stale stages: which upstream document changed.")
+def status(project_name: str | None, session: str | None, as_json: bool, why: bool) -> int:
+    """Show each pipeline stage of a session with its status and agent."""
+    from idse_orchestrator.status import project_status, refresh_state
+
+    ws, proj = open_project(project_name)
+    report = project_status(ws, proj, session)
+    if session is None or session == proj.current_session():
+        refresh_state(ws, proj)
+    if as_json:
+        echo_json(report)
+        return 0
+    click.echo(f"project  {report['project']}")
+    click.echo(f"session  {report['session']}")
+    for name, st in report["stages"].items():
+        agent = st["agent"] or "(no agent)"
+        click.echo(f"  {name:<15} {st['status']:<12} {agent}")
+        for reason in st.get("why", []) if why else []:
+            click.echo(f"      {reason}")
+    click.echo(f"validation  {report['validation_status']}")
+    click.echo(f"last sync   {report['last_sync'] or 'never'}")
+    return 0
+
+
+@click.group()
+def docs() -> None:
+    """The IDSE method documentation."""
+
+
+@docs.command("install")
+@click.option("--force", is_flag=True, help="Overwrite docs that were edited.")
+@json_option
+def docs_install(force: bool, as_json: bool) -> int:
+    """Write the IDSE method docs into .idse/docs/ (edited files are kept unless --force)."""
+    from idse_orchestrator.cli.common import open_workspace
+    from idse_orchestrator.docs import install_docs
+
+    ws = open_workspace()
+    result = install_docs(ws, force=force)
+    if as_json:
+        echo_json(result)
+        return 0
+    for key in ("written", "kept"):
+        for path in result[key]:
+            click.echo(f"{key:<8} {path}")
+    if result["kept"]:
+        click.echo("Edited docs were kept; use --force to overwrite them.")
+    return 0

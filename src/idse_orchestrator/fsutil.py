@@ -1,0 +1,150 @@
+"""Filesystem helpers: atomic writes, bounded reads, JSON models at file boundaries, the lock."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from idse_orchestrator.errors import BadFile, LockTimeout
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    M = TypeVar("M", bound=BaseModel)
+
+# Pipeline documents are a few KB; anything past this is not a document a person wrote.
+MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so readers see the old or the new file, never a torn one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_if_changed(path: Path, text: str) -> bool:
+    """Atomically write ``text`` unless the file already holds exactly it. Returns True if written."""
+    data = text.encode("utf-8")
+    try:
+        if path.read_bytes() == data:
+            return False
+    except OSError:
+        pass
+    atomic_write_bytes(path, data)
+    return True
+
+
+def dump_json(data: Any) -> str:
+    """Canonical JSON for files idse writes: stable key order, trailing newline."""
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def read_text(path: Path, *, limit: int = MAX_DOCUMENT_BYTES) -> str:
+    """Read a UTF-8 text file or raise ``BadFile`` with a one-line reason."""
+    try:
+        if path.is_dir():
+            raise BadFile(path, "is a directory, expected a file")
+        with path.open("rb") as fh:
+            data = fh.read(limit + 1)
+    except FileNotFoundError:
+        raise BadFile(path, "does not exist") from None
+    except PermissionError:
+        raise BadFile(path, "cannot be read (permission denied)") from None
+    except IsADirectoryError:
+        raise BadFile(path, "is a directory, expected a file") from None
+    except OSError as exc:
+        raise BadFile(path, f"cannot be read ({exc.strerror or exc})") from None
+    if len(data) > limit:
+        raise BadFile(path, f"is larger than {limit // (1024 * 1024)} MB")
+    if b"\x00" in data:
+        raise BadFile(path, "is a binary file, expected UTF-8 text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise BadFile(path, f"is not valid UTF-8 (line {line})") from None
+
+
+def read_json(path: Path) -> Any:
+    text = read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadFile(path, f"invalid JSON at line {exc.lineno}: {exc.msg}") from None
+
+
+def pydantic_problem(exc: Exception) -> str:
+    """A one-line summary of a pydantic ValidationError: location and message of the first errors."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc).splitlines()[0]
+    parts = []
+    for err in errors()[:3]:
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "(root)"
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def load_model(path: Path, model: type[M]) -> M:
+    """Read ``path`` as JSON and validate it, or raise ``BadFile`` naming the file."""
+    from pydantic import ValidationError
+
+    data = read_json(path)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise BadFile(path, f"does not match its schema: {pydantic_problem(exc)}") from None
+
+
+def save_model(path: Path, obj: BaseModel) -> None:
+    atomic_write_text(path, dump_json(obj.model_dump(mode="json")))
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, *, timeout: float = 60.0, what: str = "workspace") -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path`` (waiting up to ``timeout`` seconds)."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise LockTimeout(
+                        f"another idse process holds the {what} lock ({path}); waited {timeout:.0f}s"
+                    ) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

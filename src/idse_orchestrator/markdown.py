@@ -1,0 +1,150 @@
+"""Markdown structure via markdown-it-py: headings, sections, fenced blocks and code-free text.
+
+Line numbers are 1-based and point at the real line in the file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from idse_orchestrator.stages import MARKER
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    title: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Fence:
+    info: str
+    start: int  # line of the opening fence
+    end: int  # last line of the block (closing fence, or end of file when unclosed)
+    content: str
+    content_line: int  # line of the first content line
+
+
+@dataclass(frozen=True)
+class Section:
+    heading: Heading
+    start: int  # heading line
+    end: int  # last line of the section (before the next heading of the same or higher level)
+
+
+@dataclass
+class Structure:
+    lines: list[str]
+    headings: list[Heading] = field(default_factory=list)
+    fences: list[Fence] = field(default_factory=list)
+    code_lines: set[int] = field(default_factory=set)
+    list_items: list[tuple[int, str]] = field(default_factory=list)  # (line, raw first line) of top-level items
+
+    def sections(self, level: int | None = None) -> list[Section]:
+        out = []
+        last = len(self.lines)
+        for i, h in enumerate(self.headings):
+            if level is not None and h.level != level:
+                continue
+            end = last
+            for nxt in self.headings[i + 1 :]:
+                if nxt.level <= h.level:
+                    end = nxt.line - 1
+                    break
+            out.append(Section(h, h.line, end))
+        return out
+
+    def section(self, title: str, level: int = 2) -> Section | None:
+        wanted = normalize_title(title)
+        for sec in self.sections(level):
+            if normalize_title(sec.heading.title) == wanted:
+                return sec
+        return None
+
+    def body_text(self, sec: Section) -> str:
+        """Text of a section without its heading, sub-headings included."""
+        return "\n".join(self.lines[sec.start : sec.end])
+
+    def fences_in(self, sec: Section) -> list[Fence]:
+        return [f for f in self.fences if sec.start < f.start <= sec.end]
+
+
+def normalize_title(title: str) -> str:
+    return " ".join(title.strip().strip("#").split()).casefold()
+
+
+@lru_cache(maxsize=1)
+def _parser():  # type: ignore[no-untyped-def]
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark")
+
+
+def parse(text: str) -> Structure:
+    tokens = _parser().parse(text)
+    st = Structure(lines=text.splitlines())
+    depth = 0
+    for i, tok in enumerate(tokens):
+        if tok.type in ("bullet_list_open", "ordered_list_open"):
+            depth += 1
+        elif tok.type in ("bullet_list_close", "ordered_list_close"):
+            depth -= 1
+        elif tok.type == "list_item_open" and depth == 1 and tok.map:
+            line = tok.map[0] + 1
+            st.list_items.append((line, st.lines[line - 1] if line <= len(st.lines) else ""))
+        elif tok.type == "heading_open" and tok.map:
+            inline = tokens[i + 1]
+            st.headings.append(Heading(int(tok.tag[1:]), inline.content.strip(), tok.map[0] + 1))
+        elif tok.type in ("fence", "code_block") and tok.map:
+            start, end = tok.map[0] + 1, tok.map[1]
+            st.code_lines.update(range(start, end + 1))
+            if tok.type == "fence":
+                st.fences.append(Fence(tok.info.strip(), start, end, tok.content, start + 1))
+        elif tok.type == "html_block" and tok.map:
+            # HTML comments hold guidance for authors, not content.
+            st.code_lines.update(range(tok.map[0] + 1, tok.map[1] + 1))
+    return st
+
+
+_BACKTICKS = re.compile(r"`+")
+
+
+def code_span_ranges(line: str) -> list[tuple[int, int]]:
+    """Column ranges [start, end) of inline code spans on one line (CommonMark backtick matching)."""
+    ranges = []
+    runs = list(_BACKTICKS.finditer(line))
+    i = 0
+    while i < len(runs):
+        opener = runs[i]
+        for j in range(i + 1, len(runs)):
+            if len(runs[j].group()) == len(opener.group()):
+                ranges.append((opener.start(), runs[j].end()))
+                i = j
+                break
+        i += 1
+    return ranges
+
+
+def find_markers(st: Structure, marker: str = MARKER) -> list[tuple[int, int]]:
+    """(line, column) of every marker outside fenced blocks, indented code, HTML comments and code spans."""
+    found = []
+    for lineno, line in enumerate(st.lines, start=1):
+        if lineno in st.code_lines or marker not in line:
+            continue
+        spans = code_span_ranges(line) if "`" in line else []
+        col = line.find(marker)
+        while col != -1:
+            if not any(a <= col < b for a, b in spans):
+                found.append((lineno, col + 1))
+            col = line.find(marker, col + 1)
+    return found
+
+
+def has_marker(text: str) -> bool:
+    """True when a marker appears outside code. Cheap when there is no marker at all."""
+    if MARKER not in text:
+        return False
+    return bool(find_markers(parse(text)))

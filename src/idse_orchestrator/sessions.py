@@ -1,0 +1,211 @@
+"""Projects and sessions: init, create, spawn, switch, list, inspect, lifecycle.
+
+Every function takes a ``Workspace`` (or ``Project``) and returns plain data; the CLI renders it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from idse_orchestrator import ids
+from idse_orchestrator.errors import AlreadyExists, NotFound, Refused
+from idse_orchestrator.fsutil import atomic_write_text, dump_json, load_model, read_text, save_model
+from idse_orchestrator.models import SESSION_STATUSES, SessionMetadata, SessionState, default_registry
+from idse_orchestrator.stages import BLUEPRINT, STAGES, Stage
+from idse_orchestrator.templating import render, sha256_text
+from idse_orchestrator.workspace import CACHE_DIR, Project, Workspace
+
+CONFIG_TEMPLATE = """\
+# idse per-repo settings. There is no global configuration: everything lives here.
+version: 1
+# default_project: {project}
+# Change a rule's severity or turn it off:
+# rules:
+#   IDSE-S002: warning
+#   IDSE-F001: off
+# Agent instruction files written by `idse generate-agent-files`:
+# agent_files: [CLAUDE.md, AGENTS.md, .github/copilot-instructions.md, .cursor/rules/idse.mdc, GEMINI.md]
+"""
+
+GITIGNORE = f"""\
+# Derived state: safe to delete, rebuilt by `idse build`.
+{CACHE_DIR}/
+*.lock
+"""
+
+
+def document_context(project: str, session: str, stack: str | None, parent: str | None) -> dict[str, Any]:
+    return {"project": project, "session": session, "stack": stack or "", "parent": parent or ""}
+
+
+def render_document(ws: Workspace, stage: Stage, meta: SessionMetadata) -> str:
+    return render(
+        f"pipeline/{stage.template}", document_context(meta.project, meta.id, meta.stack, meta.parent), ws
+    )
+
+
+def _write_new(path: Path, text: str, created: list[str], ws: Workspace) -> None:
+    if path.exists():
+        return
+    atomic_write_text(path, text)
+    created.append(ws.rel(path))
+
+
+def _write_session(
+    ws: Workspace, project: Project, meta: SessionMetadata, seeded: dict[str, str], created: list[str]
+) -> None:
+    """Write the documents of a session that are missing (never overwriting), then its metadata."""
+    for stage in STAGES:
+        path = project.document_path(meta.id, stage)
+        if stage.name in seeded:
+            text = seeded[stage.name]
+        else:
+            text = render_document(ws, stage, meta)
+            meta.template_sha256[stage.name] = sha256_text(text)
+        _write_new(path, text, created, ws)
+    meta_path = project.metadata_path(meta.id)
+    if not meta_path.exists():
+        atomic_write_text(meta_path, dump_json(meta.model_dump(mode="json", exclude_none=False)))
+        created.append(ws.rel(meta_path))
+
+
+def init_project(ws: Workspace, name: str, *, stack: str | None = None, force: bool = False) -> list[str]:
+    """Create the workspace skeleton and a project with its blueprint session.
+
+    Never overwrites: an existing project is refused unless ``force``, and then only missing files are added.
+    Returns the repo-relative paths that were created.
+    """
+    ids.project_name(name)
+    project = Project(ws, name)
+    if project.path.exists() and not force:
+        raise AlreadyExists(
+            f"project {name!r} already exists at {ws.rel(project.path)}; use --force to add only missing files"
+        )
+    created: list[str] = []
+    ws.idse_dir.mkdir(parents=True, exist_ok=True)
+    _write_new(ws.config_path, CONFIG_TEMPLATE.format(project=name), created, ws)
+    _write_new(ws.idse_dir / ".gitignore", GITIGNORE, created, ws)
+    _write_new(project.current_session_path, BLUEPRINT + "\n", created, ws)
+    _write_new(project.registry_path, dump_json(default_registry().model_dump(mode="json")), created, ws)
+    meta = SessionMetadata(id=BLUEPRINT, project=name, type="blueprint", parent=None, stack=stack)
+    _write_session(ws, project, meta, {}, created)
+    if not project.state_path.exists():
+        from idse_orchestrator.status import refresh_state
+
+        refresh_state(ws, project)
+        created.append(ws.rel(project.state_path))
+    return created
+
+
+def _new_session(ws: Workspace, project: Project, session: str, parent: str | None) -> SessionMetadata:
+    ids.session_id(session)
+    if session == BLUEPRINT:
+        raise AlreadyExists("__blueprint__ is created by 'idse init' and cannot be created again")
+    if project.has_session(session):
+        raise AlreadyExists(f"session {session!r} already exists in project {project.name!r}")
+    stack = project.metadata(BLUEPRINT).stack if project.has_session(BLUEPRINT) else None
+    return SessionMetadata(id=session, project=project.name, type="feature", parent=parent, stack=stack)
+
+
+def create_session(ws: Workspace, project: Project, session: str) -> list[str]:
+    """A new feature session from the templates; it becomes current."""
+    meta = _new_session(ws, project, session, BLUEPRINT if project.has_session(BLUEPRINT) else None)
+    created: list[str] = []
+    _write_session(ws, project, meta, {}, created)
+    switch_session(ws, project, session)
+    return created
+
+
+def spawn_session(ws: Workspace, project: Project, session: str, parent: str | None = None) -> list[str]:
+    """A feature session that starts from its parent's intent and context and records the lineage."""
+    from idse_orchestrator.status import document_status
+
+    parent = project.require_session(parent or BLUEPRINT)
+    meta = _new_session(ws, project, session, parent)
+    parent_meta = project.metadata(parent)
+    seeded: dict[str, str] = {}
+    for stage in STAGES[:2]:
+        src = project.document_path(parent, stage)
+        if not src.is_file():
+            continue
+        text = read_text(src)
+        seeded[stage.name] = text
+        if document_status(ws, stage, parent_meta, text) == "pending":
+            # An untouched parent template stays "untouched" in the child.
+            meta.template_sha256[stage.name] = sha256_text(text)
+    meta.spawned_from = {"session": parent, "stages": sorted(seeded)}
+    created: list[str] = []
+    _write_session(ws, project, meta, seeded, created)
+    switch_session(ws, project, session)
+    return created
+
+
+def switch_session(ws: Workspace, project: Project, session: str) -> None:
+    project.require_session(session)
+    atomic_write_text(project.current_session_path, session + "\n")
+    from idse_orchestrator.status import refresh_state
+
+    refresh_state(ws, project)
+
+
+def children_of(project: Project, session: str) -> list[str]:
+    return [s for s in project.session_ids() if s != session and project.metadata(s).parent == session]
+
+
+def list_sessions(project: Project) -> list[dict[str, Any]]:
+    current = project.current_session()
+    out = []
+    for sid in project.session_ids():
+        meta = project.metadata(sid)
+        out.append(
+            {"id": sid, "type": meta.type, "status": meta.status, "parent": meta.parent, "current": sid == current}
+        )
+    return out
+
+
+def session_info(ws: Workspace, project: Project, session: str) -> dict[str, Any]:
+    project.require_session(session)
+    meta = project.metadata(session)
+    lineage = []
+    cursor = meta.parent
+    while cursor and cursor not in lineage and project.has_session(cursor):
+        lineage.append(cursor)
+        cursor = project.metadata(cursor).parent
+    data = meta.model_dump(mode="json")
+    data.pop("template_sha256", None)
+    return {
+        **data,
+        "path": ws.rel(project.session_path(session)),
+        "current": project.current_session() == session,
+        "ancestors": lineage,
+        "children": children_of(project, session),
+    }
+
+
+def set_session_status(ws: Workspace, project: Project, session: str, status: str) -> SessionMetadata:
+    from idse_orchestrator.status import session_stage_statuses
+
+    if status not in SESSION_STATUSES:
+        raise NotFound(f"unknown session status {status!r}; use one of {', '.join(SESSION_STATUSES)}")
+    project.require_session(session)
+    meta = project.metadata(session)
+    if status == "complete":
+        stages = session_stage_statuses(ws, project, session)
+        open_ = [f"{name} ({st})" for name, st in stages.items() if st != "complete"]
+        if open_:
+            raise Refused(f"session {session!r} cannot be complete: stages not complete: {', '.join(open_)}")
+    meta.status = status  # type: ignore[assignment]
+    save_model(project.metadata_path(session), meta)
+    return meta
+
+
+def load_state(ws: Workspace, project: Project) -> SessionState | None:
+    from idse_orchestrator.errors import BadFile
+
+    if not project.state_path.exists():
+        return None
+    try:
+        return load_model(project.state_path, SessionState)
+    except BadFile as exc:
+        raise BadFile(ws.rel(project.state_path), exc.message.split(": ", 1)[1]) from None

@@ -1,0 +1,69 @@
+"""Jinja2 rendering of pipeline documents, agent files and docs.
+
+Templates ship in the ``idse_orchestrator.templates`` package. A repository overrides any of them by
+placing a file with the same name in `.idse/templates/` (either ``<folder>/<name>`` or just ``<name>``).
+Rendering is strict (undefined variables are errors) and deterministic (no dates).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from idse_orchestrator.errors import BadFile, NotFound
+
+if TYPE_CHECKING:
+    from idse_orchestrator.workspace import Workspace
+
+TEMPLATE_FOLDERS = ("pipeline", "agents", "docs")
+
+
+def package_templates_dir() -> Path:
+    from importlib.resources import files
+
+    return Path(str(files("idse_orchestrator.templates")))
+
+
+def template_path(name: str, ws: Workspace | None = None) -> Path:
+    """Resolve ``folder/name`` to the file that will be rendered, honouring repo overrides."""
+    if ws is not None:
+        for candidate in (ws.templates_dir / name, ws.templates_dir / Path(name).name):
+            if candidate.is_file():
+                return candidate
+    path = package_templates_dir() / name
+    if not path.is_file():
+        raise NotFound(f"no template {name!r}")
+    return path
+
+
+def list_templates(folder: str) -> list[str]:
+    base = package_templates_dir() / folder
+    return sorted(f"{folder}/{p.name}" for p in base.iterdir() if p.is_file() and not p.name.startswith("_"))
+
+
+def render_text(source: str, context: dict[str, Any], *, origin: str = "<template>") -> str:
+    import jinja2
+
+    env = jinja2.Environment(
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    try:
+        return env.from_string(source).render(**context)
+    except jinja2.TemplateError as exc:
+        raise BadFile(origin, f"template error: {exc}") from None
+
+
+def render(name: str, context: dict[str, Any], ws: Workspace | None = None) -> str:
+    from idse_orchestrator.fsutil import read_text
+
+    path = template_path(name, ws)
+    return render_text(read_text(path), context, origin=str(path))
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,213 @@
+"""The workspace: where `.idse/` is, its config, its projects and their sessions.
+
+Only the CLI discovers a workspace (``Workspace.discover``); core functions receive one.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from idse_orchestrator import ids
+from idse_orchestrator.errors import BadFile, NotFound, UsageError, WorkspaceNotFound
+from idse_orchestrator.models import AgentRegistry, Config, SessionMetadata
+from idse_orchestrator.stages import BLUEPRINT, METADATA_RELPATH, Stage
+
+IDSE_DIR = ".idse"
+CACHE_DIR = ".cache"
+
+
+def load_config(path: Path) -> Config:
+    from pydantic import ValidationError
+
+    from idse_orchestrator.fsutil import pydantic_problem, read_text
+    from idse_orchestrator.yamlsafe import YamlError, safe_load
+
+    if not path.exists():
+        return Config()
+    try:
+        data = safe_load(read_text(path, limit=1024 * 1024))
+    except YamlError as exc:
+        raise BadFile(path, str(exc)) from None
+    if data is None:
+        return Config()
+    if not isinstance(data, dict):
+        raise BadFile(path, "must be a YAML mapping")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise BadFile(path, f"invalid setting: {pydantic_problem(exc)}") from None
+
+
+@dataclass
+class Workspace:
+    """A repository's `.idse/` tree. ``root`` is the directory that contains `.idse/`."""
+
+    root: Path
+    _config: Config | None = field(default=None, repr=False)
+
+    @classmethod
+    def discover(cls, start: Path | None = None) -> Workspace:
+        """Walk up from ``start`` like git does until a directory holding `.idse/` is found."""
+        here = (start or Path.cwd()).resolve()
+        for candidate in (here, *here.parents):
+            if (candidate / IDSE_DIR).is_dir():
+                return cls(candidate)
+        raise WorkspaceNotFound(here)
+
+    @property
+    def idse_dir(self) -> Path:
+        return self.root / IDSE_DIR
+
+    @property
+    def config_path(self) -> Path:
+        return self.idse_dir / "config.yaml"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.idse_dir / CACHE_DIR
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.idse_dir / "templates"
+
+    @property
+    def projects_dir(self) -> Path:
+        return self.idse_dir / "projects"
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def rel(self, path: Path) -> str:
+        """Repo-relative POSIX path, the form used in findings, cache keys and output."""
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    def project_names(self) -> list[str]:
+        if not self.projects_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.projects_dir.iterdir() if p.is_dir() and ids.is_valid_session_id(p.name))
+
+    def project(self, name: str | None = None) -> Project:
+        """Resolve a project: explicit name, then IDSE_PROJECT, then config default, then the only one."""
+        chosen = name or os.environ.get("IDSE_PROJECT") or self.config.default_project
+        names = self.project_names()
+        if chosen:
+            ids.project_name(chosen)
+            if chosen not in names:
+                known = ", ".join(names) or "none"
+                raise NotFound(f"no project {chosen!r} in {self.rel(self.projects_dir)} (projects: {known})")
+            return Project(self, chosen)
+        if len(names) == 1:
+            return Project(self, names[0])
+        if not names:
+            raise NotFound("the workspace has no project yet; run 'idse init <project>'")
+        raise UsageError(f"several projects ({', '.join(names)}): choose one with --project or IDSE_PROJECT")
+
+
+@dataclass
+class Project:
+    workspace: Workspace
+    name: str
+
+    @cached_property
+    def path(self) -> Path:
+        return self.workspace.projects_dir / self.name
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.path / "sessions"
+
+    @property
+    def current_session_path(self) -> Path:
+        return self.path / "CURRENT_SESSION"
+
+    @property
+    def state_path(self) -> Path:
+        return self.path / "session_state.json"
+
+    @property
+    def registry_path(self) -> Path:
+        return self.path / "agent_registry.json"
+
+    @property
+    def build_dir(self) -> Path:
+        return self.path / "build"
+
+    def session_path(self, session: str) -> Path:
+        return self.sessions_dir / ids.session_id(session)
+
+    def document_path(self, session: str, stage: Stage) -> Path:
+        return self.session_path(session) / stage.relpath
+
+    def metadata_path(self, session: str) -> Path:
+        return self.session_path(session) / METADATA_RELPATH
+
+    def session_ids(self) -> list[str]:
+        """Sessions on disk, blueprint first, then by name. Directories with unsafe names are ignored."""
+        if not self.sessions_dir.is_dir():
+            return []
+        found = sorted(
+            p.name for p in self.sessions_dir.iterdir() if p.is_dir() and ids.is_valid_session_id(p.name)
+        )
+        if BLUEPRINT in found:
+            found.remove(BLUEPRINT)
+            found.insert(0, BLUEPRINT)
+        return found
+
+    def has_session(self, session: str) -> bool:
+        return self.session_path(session).is_dir()
+
+    def require_session(self, session: str) -> str:
+        ids.session_id(session)
+        if not self.has_session(session):
+            raise NotFound(f"no session {session!r} in project {self.name!r}")
+        return session
+
+    def current_session(self) -> str:
+        from idse_orchestrator.fsutil import read_text
+
+        path = self.current_session_path
+        if not path.exists():
+            return BLUEPRINT
+        value = read_text(path, limit=4096).strip()
+        try:
+            ids.session_id(value)
+        except Exception:
+            raise BadFile(self.workspace.rel(path), f"holds an invalid session id {value[:40]!r}") from None
+        return value
+
+    def resolve_session(self, session: str | None) -> str:
+        return self.require_session(session if session else self.current_session())
+
+    def metadata(self, session: str) -> SessionMetadata:
+        from idse_orchestrator.fsutil import load_model
+
+        path = self.metadata_path(session)
+        if not path.exists():
+            # A session copied in from another tool may lack metadata: derive the obvious defaults.
+            kind = "blueprint" if session == BLUEPRINT else "feature"
+            parent = None if session == BLUEPRINT else BLUEPRINT
+            return SessionMetadata(id=session, project=self.name, type=kind, parent=parent)
+        try:
+            return load_model(path, SessionMetadata)
+        except BadFile as exc:
+            raise BadFile(self.workspace.rel(path), exc.message.split(": ", 1)[1]) from None
+
+    def registry(self) -> AgentRegistry:
+        from idse_orchestrator.fsutil import load_model
+        from idse_orchestrator.models import default_registry
+
+        if not self.registry_path.exists():
+            return default_registry()
+        try:
+            return load_model(self.registry_path, AgentRegistry)
+        except BadFile as exc:
+            raise BadFile(self.workspace.rel(self.registry_path), exc.message.split(": ", 1)[1]) from None

@@ -1,0 +1,55 @@
+"""Bounded YAML loading.
+
+Documents are user input: a "billion laughs" alias bomb or a megabyte-sized block must not hang
+or exhaust memory, so size and alias use are capped before and during parsing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MAX_YAML_BYTES = 256 * 1024
+MAX_ALIASES = 100
+
+
+class YamlError(Exception):
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def safe_load(text: str, *, max_bytes: int = MAX_YAML_BYTES, max_aliases: int = MAX_ALIASES) -> Any:
+    """Parse YAML with the safe loader, rejecting oversized input and excessive alias use.
+
+    Line numbers in errors are 1-based and relative to ``text``.
+    """
+    import yaml
+
+    if len(text.encode("utf-8")) > max_bytes:
+        raise YamlError(f"YAML block larger than {max_bytes // 1024} KB")
+
+    class _Bounded(yaml.SafeLoader):
+        aliases_seen = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                _Bounded.aliases_seen += 1
+                if _Bounded.aliases_seen > max_aliases:
+                    mark = self.peek_event().start_mark
+                    raise YamlError(f"YAML uses more than {max_aliases} aliases", mark.line + 1)
+            return super().compose_node(parent, index)
+
+    try:
+        return yaml.load(text, Loader=_Bounded)  # noqa: S506 - _Bounded is a SafeLoader
+    except YamlError:
+        raise
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        where = f" at line {line}" if line else ""
+        raise YamlError(f"YAML syntax error{where}: {problem}", line) from None
+    except yaml.YAMLError as exc:
+        raise YamlError(f"invalid YAML: {exc}") from None
+    except RecursionError:
+        raise YamlError("YAML nested too deeply") from None
