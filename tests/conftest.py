@@ -57,7 +57,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
 
 @pytest.fixture
 def ws(cli: CliRunner, tmp_path: Path) -> Workspace:
-    """A workspace in ``tmp_path`` initialised with ``idse init demo --stack python`` (cwd is ``tmp_path``)."""
+    """A workspace in ``tmp_path`` made by ``idse init demo --stack python``; cwd is ``tmp_path``."""
     result = cli("init", PROJECT, "--stack", "python")
     assert result.exit_code == 0, result.stderr
     return Workspace(tmp_path)
