@@ -41,6 +41,7 @@ class Structure:
     headings: list[Heading] = field(default_factory=list)
     fences: list[Fence] = field(default_factory=list)
     code_lines: set[int] = field(default_factory=set)
+    comment_lines: set[int] = field(default_factory=set)  # HTML blocks: guidance, not content
     list_items: list[tuple[int, str]] = field(default_factory=list)  # (line, raw first line) of top-level items
 
     def sections(self, level: int | None = None) -> list[Section]:
@@ -67,6 +68,16 @@ class Structure:
     def body_text(self, sec: Section) -> str:
         """Text of a section without its heading, sub-headings included."""
         return "\n".join(self.lines[sec.start : sec.end])
+
+    def has_content(self, sec: Section) -> bool:
+        """True when the section holds anything but blank lines and HTML comments."""
+        for lineno in range(sec.start + 1, sec.end + 1):
+            if lineno not in self.comment_lines and self.lines[lineno - 1].strip():
+                return True
+        return False
+
+    def items_in(self, sec: Section) -> list[tuple[int, str]]:
+        return [(ln, raw) for ln, raw in self.list_items if sec.start < ln <= sec.end]
 
     def fences_in(self, sec: Section) -> list[Fence]:
         return [f for f in self.fences if sec.start < f.start <= sec.end]
@@ -105,7 +116,7 @@ def parse(text: str) -> Structure:
                 st.fences.append(Fence(tok.info.strip(), start, end, tok.content, start + 1))
         elif tok.type == "html_block" and tok.map:
             # HTML comments hold guidance for authors, not content.
-            st.code_lines.update(range(tok.map[0] + 1, tok.map[1] + 1))
+            st.comment_lines.update(range(tok.map[0] + 1, tok.map[1] + 1))
     return st
 
 
@@ -132,7 +143,7 @@ def find_markers(st: Structure, marker: str = MARKER) -> list[tuple[int, int]]:
     """(line, column) of every marker outside fenced blocks, indented code, HTML comments and code spans."""
     found = []
     for lineno, line in enumerate(st.lines, start=1):
-        if lineno in st.code_lines or marker not in line:
+        if marker not in line or lineno in st.code_lines or lineno in st.comment_lines:
             continue
         spans = code_span_ranges(line) if "`" in line else []
         col = line.find(marker)

@@ -8,6 +8,7 @@ Rendering is strict (undefined variables are errors) and deterministic (no dates
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +43,8 @@ def list_templates(folder: str) -> list[str]:
     return sorted(f"{folder}/{p.name}" for p in base.iterdir() if p.is_file() and not p.name.startswith("_"))
 
 
-def render_text(source: str, context: dict[str, Any], *, origin: str = "<template>") -> str:
+@lru_cache(maxsize=64)
+def _compile(source: str) -> Any:
     import jinja2
 
     env = jinja2.Environment(
@@ -52,8 +54,14 @@ def render_text(source: str, context: dict[str, Any], *, origin: str = "<templat
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    return env.from_string(source)
+
+
+def render_text(source: str, context: dict[str, Any], *, origin: str = "<template>") -> str:
+    import jinja2
+
     try:
-        return env.from_string(source).render(**context)
+        return str(_compile(source).render(**context))
     except jinja2.TemplateError as exc:
         raise BadFile(origin, f"template error: {exc}") from None
 

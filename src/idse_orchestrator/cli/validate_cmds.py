@@ -1,0 +1,122 @@
+"""`idse validate` and `idse rules`."""
+
+from __future__ import annotations
+
+import click
+
+from idse_orchestrator.cli.common import echo_json, json_option, open_project, open_workspace, project_option
+
+
+@click.command()
+@project_option
+@click.option("--session", "-s", "sessions", multiple=True, metavar="S", help="Session to validate (repeatable).")
+@click.option("--all", "all_sessions", is_flag=True, help="Validate every session of the project.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "sarif", "github"]), default="text", show_default=True
+)
+@click.option("--strict", is_flag=True, help="Warnings fail the run too.")
+@click.option("--rule", "rules", multiple=True, metavar="ID", help="Only report these rule ids (repeatable).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report to a file.")
+def validate(
+    project_name: str | None,
+    sessions: tuple[str, ...],
+    all_sessions: bool,
+    fmt: str,
+    strict: bool,
+    rules: tuple[str, ...],
+    output: str | None,
+) -> int:
+    """Check sessions against the constitution. Exit 0 clean, 1 findings fail the run, 2 usage."""
+    from idse_orchestrator.errors import UsageError
+    from idse_orchestrator.governance.report import render
+    from idse_orchestrator.governance.validate import validate as run_validate
+
+    if sessions and all_sessions:
+        raise UsageError("use either --session or --all, not both")
+    ws, proj = open_project(project_name)
+    chosen = None if all_sessions else (list(sessions) or [proj.current_session()])
+    result = run_validate(
+        ws, proj, chosen, rule_ids=list(rules) or None, strict=strict, warn=lambda m: click.echo(f"idse: warning: {m}", err=True)
+    )
+    text = render(fmt, result.findings, result.ruleset, len(result.sessions))
+    if output:
+        from pathlib import Path
+
+        from idse_orchestrator.fsutil import atomic_write_text
+
+        atomic_write_text(Path(output), text + "\n")
+    else:
+        click.echo(text)
+    return result.exit_code
+
+
+@click.group(invoke_without_command=True)
+@json_option
+@click.pass_context
+def rules(ctx: click.Context, as_json: bool) -> int:
+    """List the constitution's rules (with this project's overrides applied)."""
+    if ctx.invoked_subcommand is not None:
+        return 0
+    ruleset = _ruleset()
+    if as_json:
+        echo_json(
+            {
+                "rule_set_version": ruleset.version,
+                "overrides": list(ruleset.overrides),
+                "rules": [
+                    {
+                        "id": r.id,
+                        "article": r.article,
+                        "title": r.title,
+                        "severity": r.severity,
+                        "enabled": r.enabled,
+                        "scope": r.scope,
+                        "stages": list(r.stages),
+                        "check": r.check,
+                    }
+                    for r in ruleset.rules
+                ],
+            }
+        )
+        return 0
+    click.echo(f"rule set {ruleset.version}")
+    for r in ruleset.rules:
+        state = r.severity if r.enabled else "off"
+        click.echo(f"{r.id}  {state:<8} Art. {r.article:<5} {r.title}")
+    for note in ruleset.overrides:
+        click.echo(f"override applied: {note}")
+    return 0
+
+
+def _ruleset():  # type: ignore[no-untyped-def]
+    from idse_orchestrator.errors import WorkspaceNotFound
+    from idse_orchestrator.governance.ruleset import effective_ruleset, load_ruleset
+
+    # Outside a workspace the shipped rule set is still worth showing.
+    try:
+        ws = open_workspace()
+    except WorkspaceNotFound:
+        return load_ruleset()
+    return effective_ruleset(ws.config.rules)
+
+
+@rules.command("show")
+@click.argument("rule_id")
+@json_option
+def rules_show(rule_id: str, as_json: bool) -> int:
+    """Explain one rule: article, what it checks, how to fix it."""
+    ruleset = _ruleset()
+    r = ruleset.rule(rule_id)
+    article = ruleset.articles[r.article]
+    if as_json:
+        echo_json({**r.model_dump(mode="json"), "article_title": article.title, "article_summary": article.summary})
+        return 0
+    stages = "session-wide" if r.scope == "session" else "project-wide" if r.scope == "project" else ", ".join(r.stages)
+    click.echo(f"{r.id}: {r.title}")
+    click.echo(f"  article   {r.article} ({article.title}): {article.summary}")
+    click.echo(f"  severity  {r.severity}{'' if r.enabled else ' (disabled in .idse/config.yaml)'}")
+    click.echo(f"  applies   {stages}")
+    click.echo(f"  checks    {r.check} {r.params if r.params else ''}".rstrip())
+    click.echo(f"  message   {r.message}")
+    click.echo(f"  fix       {r.fix}")
+    return 0

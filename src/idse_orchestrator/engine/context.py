@@ -1,0 +1,83 @@
+"""What task generators and actions need to know about a build, in picklable form."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from idse_orchestrator import __version__
+from idse_orchestrator.workspace import CACHE_DIR, IDSE_DIR, Project, Workspace
+
+RESULTS = "results"
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """A project's build: the sessions to generate tasks for and the digests they depend on.
+
+    Paths handed to doit are repo-relative POSIX strings (doit runs with the repo root as cwd), so the
+    dependency database is portable between clones and machines.
+    """
+
+    root: str
+    project: str
+    sessions: tuple[str, ...]
+    current: str
+
+    @classmethod
+    def create(cls, ws: Workspace, project: Project, sessions: list[str] | None = None) -> BuildContext:
+        all_sessions = project.session_ids()
+        chosen = tuple(sessions) if sessions else tuple(all_sessions)
+        return cls(str(ws.root), project.name, chosen, project.current_session())
+
+    @cached_property
+    def workspace(self) -> Workspace:
+        return Workspace(Path(self.root))
+
+    @cached_property
+    def project_obj(self) -> Project:
+        return Project(self.workspace, self.project)
+
+    @property
+    def cache_rel(self) -> str:
+        return f"{IDSE_DIR}/{CACHE_DIR}"
+
+    @property
+    def project_rel(self) -> str:
+        return f"{IDSE_DIR}/projects/{self.project}"
+
+    def session_rel(self, session: str) -> str:
+        return f"{self.project_rel}/sessions/{session}"
+
+    def results_rel(self, session: str | None = None) -> str:
+        base = f"{self.cache_rel}/{RESULTS}/{self.project}"
+        return base if session is None else f"{base}/{session}"
+
+    def result_rel(self, session: str, stage: str) -> str:
+        return f"{self.results_rel(session)}/{stage}.json"
+
+    def session_result_rel(self, session: str) -> str:
+        return f"{self.results_rel(session)}/_session.json"
+
+    def project_result_rel(self) -> str:
+        return f"{self.results_rel()}/_project.json"
+
+    def abs(self, rel: str) -> Path:
+        return Path(self.root) / rel
+
+    @cached_property
+    def ruleset_digest(self) -> str:
+        from idse_orchestrator.governance.ruleset import effective_ruleset
+
+        return effective_ruleset(self.workspace.config.rules).digest()
+
+    def config_string(self, **parts: str) -> str:
+        """The one combined `config_changed` value of a task: idse version, rule set and extras."""
+        items = {"idse": __version__, "rules": self.ruleset_digest, **parts}
+        return ";".join(f"{k}={v}" for k, v in sorted(items.items()))
+
+
+def file_sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]

@@ -1,0 +1,301 @@
+"""The only module that imports doit.
+
+doit runs embedded as a library: a ``DoitMain`` subclass with a ``TaskLoader2`` that turns idse's
+task dictionaries into doit tasks. It never reads the user's ``pyproject.toml``/``doit.cfg``, offers
+only the commands idse uses (so an installed doit plugin cannot replace them), keeps its state in a
+JSON file inside the workspace, writes to the stream we give it and calls itself ``idse``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from doit.cmd_base import TaskLoader2
+from doit.cmd_info import Info
+from doit.cmd_list import List
+from doit.cmd_run import Run
+from doit.dependency import Dependency, JsonDB, MD5Checker
+from doit.doit_cmd import DoitMain
+from doit.loader import generate_tasks
+from doit.plugin import PluginDict
+from doit.task import Task
+from doit.tools import config_changed
+
+BACKEND = "idse-json"
+
+
+class AtomicJsonDB(JsonDB):  # type: ignore[misc]
+    """doit's JSON backend, but written with temp file + ``os.replace`` so a crash never tears it."""
+
+    desc = "JSON file replaced atomically"
+
+    def dump(self) -> None:
+        directory = os.path.dirname(os.path.abspath(self.name))
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".doit-db.", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(self.codec.encode(self._db))
+            os.replace(tmp, self.name)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+def to_doit(task: dict[str, Any]) -> dict[str, Any]:
+    """An idse task dict as a doit task dict: the combined config becomes one ``config_changed``."""
+    out = {k: v for k, v in task.items() if k != "config"}
+    if "config" in task:
+        out["uptodate"] = [config_changed(task["config"])]
+    out.setdefault("verbosity", 0)
+    return out
+
+
+def doit_tasks(task_dicts: Iterable[dict[str, Any]]) -> list[Task]:
+    """Group idse task dicts by basename and let doit build its Task objects (with group tasks)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for task in task_dicts:
+        groups.setdefault(task["basename"], []).append(task)
+    tasks: list[Task] = []
+    for basename, items in groups.items():
+        if len(items) == 1 and items[0].get("name") is None:
+            single = to_doit(items[0])
+            single.pop("name", None)
+            single.pop("basename", None)
+            tasks.extend(generate_tasks(basename, single))
+        else:
+            tasks.extend(generate_tasks(basename, (to_doit(t) for t in items)))
+    return tasks
+
+
+@dataclass
+class TaskOutcome:
+    name: str
+    status: str  # ran | up-to-date | failed
+    reasons: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+class Recorder:
+    """A doit reporter that records each task's outcome and why it ran, and shows progress."""
+
+    def __init__(self, progress: Callable[[str], None] | None) -> None:
+        self.outcomes: dict[str, TaskOutcome] = {}
+        self.dep_manager: Any = None
+        self.tasks: dict[str, Any] = {}
+        self.progress = progress
+        self.runtime_errors: list[str] = []
+        self._ran = 0
+
+    # doit's reporter interface ------------------------------------------------------------
+    def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
+        self.tasks = tasks
+
+    def get_status(self, task: Any) -> None:
+        pass
+
+    def execute_task(self, task: Any) -> None:
+        if task.subtask_of is None and not task.actions:
+            return
+        reasons: list[str] = []
+        if self.dep_manager is not None:
+            status = self.dep_manager.get_status(task, self.tasks, get_log=True)
+            reasons = explain_reasons(status.reasons)
+        self.outcomes[task.name] = TaskOutcome(task.name, "ran", reasons)
+        self._ran += 1
+        if self.progress is not None:
+            self.progress(task.name)
+
+    def add_failure(self, task: Any, fail: Any) -> None:
+        message = fail.get_msg() if hasattr(fail, "get_msg") else str(fail)
+        outcome = self.outcomes.setdefault(task.name, TaskOutcome(task.name, "ran"))
+        outcome.status = "failed"
+        outcome.error = message.strip().splitlines()[-1] if message.strip() else "failed"
+
+    def add_success(self, task: Any) -> None:
+        pass
+
+    def skip_uptodate(self, task: Any) -> None:
+        if task.actions:
+            self.outcomes[task.name] = TaskOutcome(task.name, "up-to-date")
+
+    def skip_ignore(self, task: Any) -> None:
+        pass
+
+    def cleanup_error(self, exception: Any) -> None:
+        self.runtime_errors.append(str(exception))
+
+    def runtime_error(self, msg: str) -> None:
+        self.runtime_errors.append(msg.strip())
+
+    def teardown_task(self, task: Any) -> None:
+        pass
+
+    def complete_run(self) -> None:
+        pass
+
+
+def explain_reasons(reasons: dict[str, Any]) -> list[str]:
+    """doit's status reasons as short, stable strings: ``changed_file_dep: path`` and so on."""
+    out: list[str] = []
+    for key in sorted(reasons):
+        value = reasons[key]
+        if key == "uptodate_false":
+            out.append("config_changed")
+        elif key in ("changed_file_dep", "added_file_dep", "removed_file_dep", "missing_target"):
+            items = value if isinstance(value, list) else [value]
+            out.extend(f"{key}: {item}" for item in items)
+        elif key == "has_no_dependencies":
+            out.append("always_runs")
+        elif key == "checker_changed":
+            out.append("checker_changed")
+        else:
+            out.append(key)
+    return out
+
+
+class IdseRun(Run):  # type: ignore[misc]
+    name = "run"
+
+    # Only our backend and reporter: plugins found via entry points must not take over.
+    def get_backends(self) -> dict[str, Any]:
+        if "backend" in self.cmdparser:
+            self.cmdparser["backend"].choices = {BACKEND: AtomicJsonDB.desc}
+        return {BACKEND: AtomicJsonDB}
+
+    def get_reporters(self) -> dict[str, Any]:
+        return {}
+
+
+class IdseInfo(Info):  # type: ignore[misc]
+    name = "info"
+
+    def get_backends(self) -> dict[str, Any]:
+        return {BACKEND: AtomicJsonDB}
+
+
+class IdseList(List):  # type: ignore[misc]
+    name = "list"
+
+    def get_backends(self) -> dict[str, Any]:
+        return {BACKEND: AtomicJsonDB}
+
+
+class Loader(TaskLoader2):  # type: ignore[misc]
+    def __init__(self, make_tasks: Callable[[], Iterable[dict[str, Any]]], dep_file: str,
+                 recorder: Recorder | None) -> None:
+        super().__init__()
+        self.make_tasks = make_tasks
+        self.dep_file = dep_file
+        self.recorder = recorder
+
+    def load_doit_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "dep_file": self.dep_file,
+            "backend": BACKEND,
+            "check_file_uptodate": "md5",
+            "verbosity": 0,
+        }
+        if self.recorder is not None:
+            config["reporter"] = self.recorder
+        return config
+
+    def load_tasks(self, cmd: Any, pos_args: list[str]) -> list[Task]:
+        if self.recorder is not None:
+            self.recorder.dep_manager = cmd.dep_manager
+        return doit_tasks(self.make_tasks())
+
+
+class IdseDoit(DoitMain):  # type: ignore[misc]
+    BIN_NAME = "idse"
+    COMMANDS = (IdseRun, IdseList, IdseInfo)
+
+    def __init__(self, loader: Loader) -> None:
+        super().__init__(loader, config_filenames=())
+
+    def get_cmds(self) -> PluginDict:
+        cmds = PluginDict()
+        for cmd_cls in self.COMMANDS:
+            cmds[cmd_cls.get_name()] = cmd_cls
+        return cmds
+
+
+@dataclass
+class RunResult:
+    code: int
+    outcomes: list[TaskOutcome]
+    errors: list[str]
+    output: str
+
+
+def run_tasks(
+    make_tasks: Callable[[], Iterable[dict[str, Any]]],
+    dep_file: str,
+    selection: list[str],
+    *,
+    jobs: int = 1,
+    force: bool = False,
+    keep_going: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Run the selected tasks (all when empty). The caller has made the repo root the cwd."""
+    recorder = Recorder(progress)
+    out = io.StringIO()
+    args = ["run"]
+    if jobs > 1:
+        args += ["-n", str(jobs), "-P", "process"]
+    if force:
+        args.append("--always-execute")
+    if keep_going:
+        args.append("--continue")
+    args += selection
+    main = IdseDoit(Loader(make_tasks, dep_file, recorder))
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = main.run(args)
+    outcomes = sorted(recorder.outcomes.values(), key=lambda o: o.name)
+    return RunResult(code, outcomes, recorder.runtime_errors, out.getvalue())
+
+
+def explain(make_tasks: Callable[[], Iterable[dict[str, Any]]], dep_file: str, name: str) -> tuple[str, list[str]]:
+    """Why task ``name`` would run now: ('up-to-date', []) or ('run', reasons)."""
+    tasks = {t.name: t for t in doit_tasks(make_tasks())}
+    task = tasks.get(name)
+    if task is None:
+        raise KeyError(name)
+    dep = Dependency(AtomicJsonDB, dep_file, checker_cls=MD5Checker)
+    try:
+        status = dep.get_status(task, tasks, get_log=True)
+    finally:
+        dep.close()
+    return status.status, explain_reasons(status.reasons)
+
+
+def task_names(task_dicts: Iterable[dict[str, Any]]) -> Iterator[str]:
+    for t in task_dicts:
+        yield t["basename"] if t.get("name") is None else f"{t['basename']}:{t['name']}"
+
+
+def check_db(dep_file: str) -> str | None:
+    """None when the state file is usable (or absent); otherwise why it is not."""
+    try:
+        with open(dep_file, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return None if isinstance(data, dict) else "not a JSON object"
+
+
+def dodo_tasks(task_dicts: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """For dodo.py: idse task dicts in plain doit form."""
+    for t in task_dicts:
+        yield to_doit(t)

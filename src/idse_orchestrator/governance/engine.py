@@ -1,0 +1,218 @@
+"""The validation engine: plain functions from documents to findings, with no I/O.
+
+The build graph runs ``check_document`` once per artifact and caches its result, so everything a
+check needs (text, rendered template, recorded template hash) is carried in by the caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from idse_orchestrator.governance.ruleset import Rule, RuleSet
+from idse_orchestrator.markdown import Structure, find_markers, parse
+from idse_orchestrator.models import StageStatus
+
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: str
+    path: str
+    line: int | None
+    message: str
+    column: int | None = None
+    hint: str = ""
+    session: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "message": self.message,
+            "hint": self.hint,
+            "session": self.session,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        return cls(
+            rule=str(data["rule"]),
+            severity=str(data["severity"]),
+            path=str(data["path"]),
+            line=data.get("line"),
+            message=str(data["message"]),
+            column=data.get("column"),
+            hint=str(data.get("hint", "")),
+            session=data.get("session"),
+        )
+
+    def sort_key(self) -> tuple[str, int, int, int, str]:
+        return (self.path, self.line or 0, self.column or 0, SEVERITY_ORDER.get(self.severity, 3), self.rule)
+
+
+@dataclass(frozen=True)
+class Document:
+    """One pipeline artifact as read from disk. ``text`` is None when absent or unreadable."""
+
+    session: str
+    stage: str
+    path: str  # repo-relative POSIX
+    text: str | None
+    problem: str | None = None  # why it could not be read
+    template: str = ""  # the stage's template rendered for this session
+    template_hashes: frozenset[str] = frozenset()
+    text_sha256: str = ""
+
+
+@dataclass
+class DocView:
+    """A document with lazily parsed structure, shared by every check of one run."""
+
+    doc: Document
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def structure(self) -> Structure:
+        return parse(self.doc.text or "")
+
+    @cached_property
+    def template_structure(self) -> Structure:
+        return _template_structure(self.doc.template)
+
+    @cached_property
+    def markers(self) -> list[tuple[int, int]]:
+        if self.doc.text is None or "[REQUIRES INPUT]" not in self.doc.text:
+            return []
+        return find_markers(self.structure)
+
+    @cached_property
+    def untouched(self) -> bool:
+        text = self.doc.text
+        if text is None:
+            return False
+        return (self.doc.text_sha256 in self.doc.template_hashes) or (bool(self.doc.template) and text == self.doc.template)
+
+    @cached_property
+    def status(self) -> StageStatus:
+        if self.doc.text is None:
+            return "missing" if self.doc.problem is None else "in_progress"
+        if not self.markers:
+            return "complete"
+        return "pending" if self.untouched else "in_progress"
+
+    @property
+    def state(self) -> str:
+        """Which family of checks applies: missing, unreadable, untouched or content."""
+        if self.doc.text is None:
+            return "unreadable" if self.doc.problem else "missing"
+        return "untouched" if self.untouched else "content"
+
+
+_TEMPLATE_CACHE: dict[str, Structure] = {}
+
+
+def _template_structure(text: str) -> Structure:
+    # Templates differ only in the session name, so the parse is cached by text.
+    st = _TEMPLATE_CACHE.get(text)
+    if st is None:
+        if len(_TEMPLATE_CACHE) > 256:
+            _TEMPLATE_CACHE.clear()
+        st = _TEMPLATE_CACHE[text] = parse(text)
+    return st
+
+
+def _finding(rule: Rule, hit: dict[str, Any], base: dict[str, Any], path: str, session: str | None) -> Finding:
+    fields = {**base, **hit}
+    return Finding(
+        rule=rule.id,
+        severity=rule.severity,
+        path=hit.get("path", path),
+        line=hit.get("line"),
+        column=hit.get("column"),
+        message=rule.message.format_map(_Fields(fields)),
+        hint=rule.fix.format_map(_Fields(fields)),
+        session=session,
+    )
+
+
+class _Fields(dict[str, Any]):
+    # A message naming a field the check did not provide shows the name instead of failing.
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def check_document(doc: Document, ruleset: RuleSet) -> tuple[StageStatus, list[Finding]]:
+    """Apply every enabled document rule for ``doc.stage``. Returns the derived status and findings."""
+    from idse_orchestrator.governance.checks import CHECKS
+
+    view = DocView(doc)
+    state = view.state
+    base = {"stage": doc.stage, "session": doc.session, "path": doc.path, "problem": doc.problem or ""}
+    findings: list[Finding] = []
+    for rule in ruleset.rules:
+        if not rule.enabled or rule.scope != "document" or not rule.applies_to(doc.stage):
+            continue
+        kind = CHECKS[rule.check]
+        if state not in kind.states:
+            continue
+        for hit in kind.func(view, rule.params):
+            findings.append(_finding(rule, hit, base, doc.path, doc.session))
+    findings.sort(key=Finding.sort_key)
+    return view.status, findings
+
+
+@dataclass(frozen=True)
+class SessionInput:
+    session: str
+    statuses: dict[str, StageStatus]
+    paths: dict[str, str]  # stage -> repo-relative document path
+    metadata_path: str
+    metadata_problem: str | None = None
+
+
+def check_session(session: SessionInput, ruleset: RuleSet) -> list[Finding]:
+    from idse_orchestrator.governance.checks import CHECKS
+
+    findings = []
+    base = {"session": session.session}
+    for rule in ruleset.rules:
+        if rule.enabled and rule.scope == "session":
+            for hit in CHECKS[rule.check].func(session, rule.params):
+                findings.append(_finding(rule, hit, base, hit.get("path", ""), session.session))
+    findings.sort(key=Finding.sort_key)
+    return findings
+
+
+@dataclass(frozen=True)
+class ProjectInput:
+    project: str
+    registry_path: str
+    registry: Any  # parsed JSON (or None when unreadable)
+    registry_problem: str | None = None
+
+
+def check_project(project: ProjectInput, ruleset: RuleSet) -> list[Finding]:
+    from idse_orchestrator.governance.checks import CHECKS
+
+    findings = []
+    base = {"project": project.project}
+    for rule in ruleset.rules:
+        if rule.enabled and rule.scope == "project":
+            for hit in CHECKS[rule.check].func(project, rule.params):
+                findings.append(_finding(rule, hit, base, project.registry_path, None))
+    findings.sort(key=Finding.sort_key)
+    return findings
+
+
+def summarize(findings: list[Finding], sessions: int) -> dict[str, int]:
+    counts = {"errors": 0, "warnings": 0, "infos": 0, "sessions": sessions}
+    for f in findings:
+        counts[{"error": "errors", "warning": "warnings"}.get(f.severity, "infos")] += 1
+    return counts

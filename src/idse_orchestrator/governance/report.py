@@ -1,0 +1,140 @@
+"""Reporters: findings rendered as text, JSON, SARIF 2.1.0 or GitHub workflow annotations."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from idse_orchestrator import __version__
+from idse_orchestrator.governance.engine import Finding, summarize
+from idse_orchestrator.governance.ruleset import RuleSet
+
+FORMATS = ("text", "json", "sarif", "github")
+
+
+def location(f: Finding) -> str:
+    loc = f.path
+    if f.line is not None:
+        loc += f":{f.line}"
+        if f.column is not None:
+            loc += f":{f.column}"
+    return loc
+
+
+def render_text(findings: list[Finding], ruleset: RuleSet, sessions: int, *, hints: bool = True) -> str:
+    lines = []
+    for f in findings:
+        hint = f" (fix: {f.hint})" if hints and f.hint else ""
+        lines.append(f"{location(f)}: {f.severity} {f.rule} {f.message}{hint}")
+    s = summarize(findings, sessions)
+    plural = "s" if sessions != 1 else ""
+    lines.append(
+        f"{s['errors']} error(s), {s['warnings']} warning(s), {s['infos']} info in {sessions} session{plural}"
+        f" (rule set {ruleset.version})"
+    )
+    for note in ruleset.overrides:
+        lines.append(f"override applied: {note}")
+    return "\n".join(lines)
+
+
+def render_json(findings: list[Finding], ruleset: RuleSet, sessions: int) -> str:
+    data = {
+        "rule_set_version": ruleset.version,
+        "findings": [f.to_dict() for f in findings],
+        "summary": summarize(findings, sessions),
+        "overrides": list(ruleset.overrides),
+    }
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+_SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
+
+
+def render_sarif(findings: list[Finding], ruleset: RuleSet, sessions: int) -> str:
+    rules = [
+        {
+            "id": r.id,
+            "name": r.check,
+            "shortDescription": {"text": r.title},
+            "fullDescription": {"text": f"Article {r.article}: {ruleset.articles[r.article].title}. {r.title}."},
+            "help": {"text": r.fix},
+            "defaultConfiguration": {"level": _SARIF_LEVEL[r.severity], "enabled": r.enabled},
+            "properties": {"article": r.article, "scope": r.scope},
+        }
+        for r in ruleset.rules
+    ]
+    index = {r["id"]: i for i, r in enumerate(rules)}
+    results = []
+    for f in findings:
+        region: dict[str, Any] = {"startLine": f.line or 1}
+        if f.column is not None:
+            region["startColumn"] = f.column
+        results.append(
+            {
+                "ruleId": f.rule,
+                "ruleIndex": index.get(f.rule, 0),
+                "level": _SARIF_LEVEL.get(f.severity, "note"),
+                "message": {"text": f"{f.message}. Fix: {f.hint}" if f.hint else f.message},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": f.path, "uriBaseId": "%SRCROOT%"},
+                            "region": region,
+                        }
+                    }
+                ],
+            }
+        )
+    sarif = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "idse",
+                        "version": __version__,
+                        "semanticVersion": __version__,
+                        "informationUri": "https://pypi.org/project/idse-orchestrator/",
+                        "rules": rules,
+                        "properties": {"ruleSetVersion": ruleset.version},
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
+    return json.dumps(sarif, indent=2, ensure_ascii=False)
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_prop(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+_GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
+
+
+def render_github(findings: list[Finding], ruleset: RuleSet, sessions: int) -> str:
+    lines = []
+    for f in findings:
+        props = [f"file={_escape_prop(f.path)}"]
+        if f.line is not None:
+            props.append(f"line={f.line}")
+            if f.column is not None:
+                props.append(f"col={f.column}")
+        props.append(f"title={_escape_prop(f.rule)}")
+        text = f"{f.message}. Fix: {f.hint}" if f.hint else f.message
+        lines.append(f"::{_GITHUB_LEVEL.get(f.severity, 'notice')} {','.join(props)}::{_escape_data(text)}")
+    s = summarize(findings, sessions)
+    lines.append(f"{s['errors']} error(s), {s['warnings']} warning(s), {s['infos']} info (rule set {ruleset.version})")
+    return "\n".join(lines)
+
+
+def render(fmt: str, findings: list[Finding], ruleset: RuleSet, sessions: int) -> str:
+    return {"text": render_text, "json": render_json, "sarif": render_sarif, "github": render_github}[fmt](
+        findings, ruleset, sessions
+    )

@@ -1,0 +1,39 @@
+"""Family ``state``: the project's ``session_state.json`` for the current session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from idse_orchestrator.engine.context import BuildContext
+from idse_orchestrator.stages import STAGES
+
+TaskDict = dict[str, object]
+
+
+def generate(ctx: BuildContext) -> Iterator[TaskDict]:
+    if ctx.current not in ctx.sessions:
+        return
+    deps = [ctx.result_rel(ctx.current, s.name) for s in STAGES]
+    deps += [ctx.session_result_rel(ctx.current), ctx.project_result_rel()]
+    for extra in ("CURRENT_SESSION", "agent_registry.json"):
+        if os.path.exists(f"{ctx.root}/{ctx.project_rel}/{extra}"):
+            deps.append(f"{ctx.project_rel}/{extra}")
+    yield {
+        "basename": "state",
+        "name": None,
+        "doc": "session_state.json for the current session",
+        "actions": [(write_state_task, [ctx.root, ctx.project, ctx.current])],
+        "file_dep": deps,
+        "targets": [f"{ctx.project_rel}/session_state.json"],
+        "config": ctx.config_string(),
+    }
+
+
+def write_state_task(root: str, project: str, session: str) -> None:
+    from idse_orchestrator.status import refresh_state
+    from idse_orchestrator.workspace import Project, Workspace
+
+    ws = Workspace(Path(root))
+    refresh_state(ws, Project(ws, project))

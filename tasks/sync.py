@@ -1,0 +1,13 @@
+"""Family ``sync``: push tasks, run only when asked (``idse sync push``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from idse_orchestrator.engine.context import BuildContext
+
+TaskDict = dict[str, object]
+
+
+def generate(ctx: BuildContext) -> Iterator[TaskDict]:
+    return iter(())

@@ -1,0 +1,76 @@
+"""Family ``validate``: one task per pipeline artifact, caching its findings and status as a target."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from idse_orchestrator.engine.context import BuildContext, file_sha
+from idse_orchestrator.stages import METADATA_RELPATH, STAGES, Stage
+
+TaskDict = dict[str, object]
+
+
+def template_input(ctx: BuildContext, stage: Stage) -> tuple[list[str], str]:
+    """The template a stage is rendered from: a file_dep when it lives in the repo (an override),
+    otherwise (the shipped one, outside the repo) its content hash goes into the task's config."""
+    from idse_orchestrator.templating import template_path
+
+    path = template_path(f"pipeline/{stage.template}", ctx.workspace)
+    try:
+        rel = path.resolve().relative_to(Path(ctx.root).resolve()).as_posix()
+    except ValueError:
+        return [], file_sha(path)
+    return [rel], "repo"
+
+
+def generate(ctx: BuildContext) -> Iterator[TaskDict]:
+    templates = {stage.name: template_input(ctx, stage) for stage in STAGES}
+    root = ctx.root
+    for session in ctx.sessions:
+        base = ctx.session_rel(session)
+        meta = f"{base}/{METADATA_RELPATH}"
+        meta_dep = [meta] if os.path.exists(f"{root}/{meta}") else []
+        for stage in STAGES:
+            doc = f"{base}/{stage.relpath}"
+            tpl_deps, tpl_config = templates[stage.name]
+            deps = meta_dep + tpl_deps
+            if os.path.isfile(f"{root}/{doc}"):
+                deps = [doc, *deps]
+            yield {
+                "basename": "validate",
+                "name": f"{session}/{stage.name}",
+                "doc": f"validate {doc}",
+                "actions": [(validate_artifact, [root, ctx.project, session, stage.name, ctx.result_rel(session, stage.name)])],
+                "file_dep": deps,
+                "targets": [ctx.result_rel(session, stage.name)],
+                "config": ctx.config_string(template=tpl_config),
+            }
+
+
+def validate_artifact(root: str, project: str, session: str, stage: str, target: str) -> None:
+    """Check one artifact and store its status and findings (the findings are a result, not a failure)."""
+    from idse_orchestrator.engine.results import write_result
+    from idse_orchestrator.governance.engine import check_document
+    from idse_orchestrator.governance.loader import load_document, session_metadata
+    from idse_orchestrator.governance.ruleset import effective_ruleset
+    from idse_orchestrator.stages import BY_NAME
+    from idse_orchestrator.workspace import Project, Workspace
+
+    ws = Workspace(Path(root))
+    proj = Project(ws, project)
+    meta, _ = session_metadata(proj, session)
+    doc = load_document(ws, proj, session, BY_NAME[stage], meta)
+    status, findings = check_document(doc, effective_ruleset(ws.config.rules))
+    write_result(
+        Path(root) / target,
+        {
+            "session": session,
+            "stage": stage,
+            "path": doc.path,
+            "status": status,
+            "sha256": doc.text_sha256[:16] or None,
+            "findings": [f.to_dict() for f in findings],
+        },
+    )
