@@ -32,8 +32,15 @@ def generate(ctx: BuildContext) -> Iterator[TaskDict]:
 
 
 def write_state_task(root: str, project: str, session: str) -> None:
+    from idse_orchestrator.engine.build import session_results
+    from idse_orchestrator.engine.results import read_result
     from idse_orchestrator.status import refresh_state
     from idse_orchestrator.workspace import Project, Workspace
 
     ws = Workspace(Path(root))
-    refresh_state(ws, Project(ws, project))
+    proj = Project(ws, project)
+    results = dict(session_results(ws, proj, session))
+    ctx = BuildContext(root, project, (session,), session)
+    project_findings = (read_result(ctx.abs(ctx.project_result_rel())) or {}).get("findings", [])
+    results["findings"] = list(results.get("findings", [])) + list(project_findings)
+    refresh_state(ws, proj, results=results)

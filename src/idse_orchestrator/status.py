@@ -63,19 +63,32 @@ def session_stage_statuses(ws: Workspace, project: Project, session: str) -> dic
     return out
 
 
-def project_status(ws: Workspace, project: Project, session: str | None = None) -> dict[str, Any]:
-    """The status report: every stage of the session with its status and routed agent."""
+def project_status(
+    ws: Workspace, project: Project, session: str | None = None, *, results: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The status report: every stage of the session with its status and routed agent.
+
+    ``results`` are the session's cached build results (statuses including ``stale``, and why); without
+    them the statuses are derived from the documents directly.
+    """
     from idse_orchestrator.sessions import load_state
 
     sid = project.resolve_session(session)
     registry = project.registry()
-    statuses = session_stage_statuses(ws, project, sid)
+    statuses = results["statuses"] if results else session_stage_statuses(ws, project, sid)
+    why = results.get("why", {}) if results else {}
     state = load_state(ws, project)
-    validation = state.validation_for(sid) if state else "unknown"
-    stages = {}
+    if results is not None:
+        validation = "failing" if any(f["severity"] == "error" for f in results.get("findings", [])) else "passing"
+    else:
+        validation = state.validation_for(sid) if state else "unknown"
+    stages: dict[str, Any] = {}
     for stage in STAGES:
         agent = registry.route(stage.name)
-        stages[stage.name] = {"status": statuses[stage.name], "agent": agent.id if agent else None}
+        entry: dict[str, Any] = {"status": statuses[stage.name], "agent": agent.id if agent else None}
+        if why.get(stage.name):
+            entry["why"] = why[stage.name]
+        stages[stage.name] = entry
     return {
         "project": project.name,
         "session": sid,
@@ -85,20 +98,23 @@ def project_status(ws: Workspace, project: Project, session: str | None = None) 
     }
 
 
-def refresh_state(ws: Workspace, project: Project) -> SessionState:
+def refresh_state(ws: Workspace, project: Project, *, results: dict[str, Any] | None = None) -> SessionState:
     """Rewrite ``session_state.json`` for the current session, keeping validation and sync results."""
     from idse_orchestrator.fsutil import dump_json
     from idse_orchestrator.sessions import load_state
 
     previous = load_state(ws, project)
-    report = project_status(ws, project)
+    report = project_status(ws, project, results=results)
+    validation = dict(previous.validation) if previous else {}
+    if results is not None:
+        validation[report["session"]] = report["validation_status"]
     state = SessionState(
         project=project.name,
         session=report["session"],
-        stages={k: StageState(**v) for k, v in report["stages"].items()},
-        validation_status=report["validation_status"],
+        stages={k: StageState(status=v["status"], agent=v["agent"]) for k, v in report["stages"].items()},
+        validation_status=validation.get(report["session"], "unknown"),
         last_sync=report["last_sync"],
-        validation=dict(previous.validation) if previous else {},
+        validation=validation,
     )
     write_if_changed(project.state_path, dump_json(state.model_dump(mode="json")))
     return state

@@ -142,12 +142,70 @@ def build(
         for o in sorted(outcomes.values(), key=lambda o: o.name)
     ]
     failed = [t["name"] for t in tasks if t["status"] == "failed"]
+    record_failures(ws, ctx, failed, any(t["status"] != "up-to-date" for t in tasks))
     findings = collect_findings(ctx) if any(f in families for f in VALIDATION_FAMILIES) else []
     report = BuildReport(tasks, findings, ctx.sessions, failed=failed)
     if result.code not in (0, 1) and not failed:
         detail = "; ".join(result.errors) or result.output.strip().splitlines()[-1:] or ["unknown error"]
         raise UsageError(f"build could not start: {detail if isinstance(detail, str) else detail[0]}")
     return report
+
+
+def failures_path(ctx: BuildContext) -> Path:
+    return ctx.abs(f"{ctx.cache_rel}/{ctx.project}.failed.json")
+
+
+def record_failures(ws: Workspace, ctx: BuildContext, failed: list[str], changed: bool) -> None:
+    """Remember which tasks failed last, for `idse graph --status` (doit itself only records successes)."""
+    import json
+
+    from idse_orchestrator.fsutil import write_if_changed
+
+    path = failures_path(ctx)
+    if not changed and not path.exists():
+        return
+    previous = set(last_failures(ctx))
+    ran_ok = previous - set(failed)
+    write_if_changed(path, json.dumps(sorted((previous - ran_ok) | set(failed))) + "\n")
+
+
+def last_failures(ctx: BuildContext) -> list[str]:
+    import json
+
+    try:
+        data = json.loads(failures_path(ctx).read_text("utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [str(x) for x in data] if isinstance(data, list) else []
+
+
+def graph_statuses(ws: Workspace, project: Project, sessions: list[str] | None) -> dict[str, str]:
+    from idse_orchestrator.engine.doit_adapter import task_statuses
+
+    ctx = BuildContext.create(ws, project, resolve_sessions(project, sessions))
+    with working_directory(ws.root):
+        statuses = task_statuses(generator(ctx, DEFAULT_FAMILIES), dep_file(ctx))
+    for name in last_failures(ctx):
+        if name in statuses:
+            statuses[name] = "failed"
+    return statuses
+
+
+def task_list(ws: Workspace, project: Project, sessions: list[str] | None,
+              families: tuple[str, ...] = DEFAULT_FAMILIES) -> list[dict[str, Any]]:
+    ctx = BuildContext.create(ws, project, resolve_sessions(project, sessions))
+    return list(generator(ctx, families)())
+
+
+def explain_task(ws: Workspace, project: Project, name: str) -> tuple[str, list[str]]:
+    from idse_orchestrator.engine.doit_adapter import explain
+
+    ctx = BuildContext.create(ws, project, None)
+    with working_directory(ws.root):
+        try:
+            return explain(generator(ctx, DEFAULT_FAMILIES), dep_file(ctx), name)
+        except KeyError:
+            raise NotFound(f"no task {name!r}; 'idse graph --format json' lists the tasks") from None
 
 
 def damaged_results(ctx: BuildContext) -> list[str]:
@@ -171,3 +229,50 @@ def session_results(ws: Workspace, project: Project, session: str) -> dict[str, 
     if data is None:
         raise NotFound(f"no build results for session {session!r}; run 'idse build'")
     return data
+
+
+def session_report(ws: Workspace, project: Project, session: str | None = None) -> dict[str, Any]:
+    """`idse status`: bring the session's validation results up to date, then report from them."""
+    from idse_orchestrator.sessions import load_state
+    from idse_orchestrator.status import project_status
+
+    sid = project.resolve_session(session)
+    project.metadata(sid)  # a damaged session.json is an error naming the file, not a finding here
+    load_state(ws, project)
+    families = VALIDATION_FAMILIES + (("state",) if sid == project.current_session() else ())
+    report = build(ws, project, [sid], families=families)
+    if report.failed:
+        from idse_orchestrator.errors import Failed
+
+        raise Failed(f"status tasks failed: {', '.join(report.failed)}")
+    results = dict(session_results(ws, project, sid))
+    ctx = BuildContext(str(ws.root), project.name, (sid,), sid)
+    results["findings"] = list(results.get("findings", [])) + list(
+        (read_result(ctx.abs(ctx.project_result_rel())) or {}).get("findings", [])
+    )
+    return project_status(ws, project, sid, results=results)
+
+
+def accept_stage(ws: Workspace, project: Project, session: str | None, stage_name: str) -> dict[str, str]:
+    """Record that ``stage`` was reviewed against the current upstream documents (clears `stale`)."""
+    import hashlib
+
+    from idse_orchestrator.errors import Refused
+    from idse_orchestrator.fsutil import save_model
+    from idse_orchestrator.stages import BY_NAME, stage, upstream_of
+    from idse_orchestrator.tasks.session import UPSTREAM_DOCS
+
+    stage(stage_name)
+    sid = project.resolve_session(session)
+    meta = project.metadata(sid)
+    current = session_report(ws, project, sid)["stages"][stage_name]["status"]
+    if current not in ("complete", "stale"):
+        raise Refused(f"{stage_name} is {current}; only a complete or stale stage can be accepted")
+    upstream: dict[str, str] = {}
+    for up in upstream_of(stage_name):
+        if up in UPSTREAM_DOCS:
+            path = project.document_path(sid, BY_NAME[up])
+            upstream[up] = hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else ""
+    meta.accepted[stage_name] = upstream
+    save_model(project.metadata_path(sid), meta)
+    return upstream

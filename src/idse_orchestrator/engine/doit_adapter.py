@@ -299,3 +299,19 @@ def dodo_tasks(task_dicts: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]
     """For dodo.py: idse task dicts in plain doit form."""
     for t in task_dicts:
         yield to_doit(t)
+
+
+def task_statuses(make_tasks: Callable[[], Iterable[dict[str, Any]]], dep_file: str) -> dict[str, str]:
+    """'up-to-date' or 'stale' for every task, without running anything."""
+    tasks = {t.name: t for t in doit_tasks(make_tasks())}
+    dep = Dependency(AtomicJsonDB, dep_file, checker_cls=MD5Checker)
+    out: dict[str, str] = {}
+    try:
+        for name, task in tasks.items():
+            if not task.actions:
+                continue
+            status = dep.get_status(task, tasks).status
+            out[name] = "up-to-date" if status == "up-to-date" else "stale"
+    finally:
+        dep.close()
+    return out

@@ -1,0 +1,138 @@
+"""`idse build`, `idse graph`, `idse accept`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from idse_orchestrator.cli.common import echo_json, json_option, open_project, project_option, session_option
+from idse_orchestrator.stages import STAGE_NAMES
+
+
+def _progress_printer(enabled: bool):  # type: ignore[no-untyped-def]
+    if not enabled:
+        return None
+    tty = sys.stderr.isatty()
+    count = [0]
+
+    def progress(name: str) -> None:
+        count[0] += 1
+        if tty:
+            click.echo(f"\r\033[K[{count[0]}] {name}", err=True, nl=False)
+        elif count[0] % 500 == 0:
+            click.echo(f"idse: {count[0]} tasks run...", err=True)
+
+    return progress
+
+
+@click.command()
+@click.argument("sessions", nargs=-1, metavar="[SESSION]...")
+@project_option
+@click.option("--jobs", "-j", type=int, default=1, show_default=True, help="Run tasks in N processes.")
+@click.option("--force", is_flag=True, help="Run every task even when up to date.")
+@click.option("--keep-going", is_flag=True, help="Continue after a task fails.")
+@click.option("--explain", "explain", metavar="TASK", help="Say why TASK would rerun, and run nothing.")
+@json_option
+def build(
+    sessions: tuple[str, ...],
+    project_name: str | None,
+    jobs: int,
+    force: bool,
+    keep_going: bool,
+    explain: str | None,
+    as_json: bool,
+) -> int:
+    """Run the task graph: validate, check, and write only what is out of date."""
+    from idse_orchestrator.engine.build import build as run_build
+    from idse_orchestrator.engine.build import explain_task
+
+    ws, proj = open_project(project_name)
+    if explain:
+        status, reasons = explain_task(ws, proj, explain)
+        if as_json:
+            echo_json({"task": explain, "status": "up-to-date" if status == "up-to-date" else "stale", "reasons": reasons})
+        elif status == "up-to-date":
+            click.echo(f"{explain} is up to date")
+        else:
+            click.echo(f"{explain} would run because:")
+            for reason in reasons or ["it has never run"]:
+                click.echo(f"  {reason}")
+        return 0
+    progress = _progress_printer(not as_json)
+    report = run_build(
+        ws, proj, list(sessions) or None, jobs=jobs, force=force, keep_going=keep_going, progress=progress,
+        warn=lambda m: click.echo(f"idse: warning: {m}", err=True),
+    )
+    if progress is not None and sys.stderr.isatty() and report.summary["ran"]:
+        click.echo("\r\033[K", err=True, nl=False)
+    if as_json:
+        echo_json(
+            {
+                "tasks": report.tasks,
+                "findings": [f.to_dict() for f in report.findings],
+                "summary": report.summary,
+            }
+        )
+        return report.exit_code
+    from idse_orchestrator.governance.report import location
+
+    for task in report.tasks:
+        if task["status"] == "failed":
+            click.echo(f"FAILED {task['name']}: {task.get('error', '')}", err=True)
+    for f in report.findings:
+        if f.severity == "error":
+            click.echo(f"{location(f)}: {f.severity} {f.rule} {f.message}")
+    s = report.summary
+    if s["ran"] == 0 and s["failed"] == 0 and s["errors"] == 0:
+        click.echo(f"up to date ({s['tasks']} tasks)")
+    else:
+        click.echo(
+            f"ran {s['ran']}, up to date {s['up_to_date']}, failed {s['failed']}"
+            f" · {s['errors']} error(s), {s['warnings']} warning(s) in {s['sessions']} session(s)"
+        )
+    return report.exit_code
+
+
+@click.command()
+@project_option
+@click.option("--format", "fmt", type=click.Choice(["dot", "mermaid", "json"]), default="mermaid", show_default=True)
+@click.option("--session", "-s", "sessions", multiple=True, metavar="S", help="Only this session's tasks.")
+@click.option("--status", "with_status", is_flag=True, help="Colour tasks: up-to-date, stale, failed.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
+def graph(project_name: str | None, fmt: str, sessions: tuple[str, ...], with_status: bool, output: str | None) -> int:
+    """Draw the task graph: tasks and files as nodes, dependencies as edges."""
+    from idse_orchestrator.engine.build import graph_statuses, task_list
+    from idse_orchestrator.engine.graph import graph_model, render
+
+    ws, proj = open_project(project_name)
+    chosen = list(sessions) or None
+    statuses = graph_statuses(ws, proj, chosen) if with_status else None
+    text = render(fmt, graph_model(task_list(ws, proj, chosen), statuses))
+    if output:
+        from pathlib import Path
+
+        from idse_orchestrator.fsutil import atomic_write_text
+
+        atomic_write_text(Path(output), text + "\n")
+    else:
+        click.echo(text)
+    return 0
+
+
+@click.command()
+@click.argument("stage", type=click.Choice(STAGE_NAMES))
+@project_option
+@session_option
+@json_option
+def accept(stage: str, project_name: str | None, session: str | None, as_json: bool) -> int:
+    """Record that STAGE was reviewed against its current upstream documents (clears 'stale')."""
+    from idse_orchestrator.engine.build import accept_stage
+
+    ws, proj = open_project(project_name)
+    upstream = accept_stage(ws, proj, session, stage)
+    if as_json:
+        echo_json({"stage": stage, "session": proj.resolve_session(session), "accepted": upstream})
+    else:
+        click.echo(f"accepted {stage} against {', '.join(upstream) or 'no upstream'}")
+    return 0
