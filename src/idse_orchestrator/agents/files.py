@@ -170,7 +170,9 @@ def find_block(text: str, rel: str) -> tuple[int, int] | None:
             begin = lineno
         elif line.startswith(_END_PREFIX):
             if begin is None or end is not None:
-                raise BadFile(f"{rel}:{lineno}", f"'{END_MARKER}' without a '{_BEGIN_PREFIX}' marker before it")
+                raise BadFile(
+                    f"{rel}:{lineno}", f"'{END_MARKER}' without a '{_BEGIN_PREFIX}' marker before it"
+                )
             end = lineno
     if begin is None:
         return None
@@ -249,20 +251,26 @@ def planned_contents(ws: Workspace, project: Project) -> list[tuple[AgentFileOut
     return result
 
 
-def write_agent_files(ws: Workspace, project: Project) -> list[str]:
-    """Write the selected agent files; returns the repo-relative paths that changed.
+def agent_files_report(ws: Workspace, project: Project, *, write: bool) -> dict[str, list[str]]:
+    """``changed``: files written (``write``) or out of date (not ``write``); ``unchanged``: the rest.
 
-    Every file is checked first, so a malformed one leaves all of them untouched.
+    Every file is checked before any is written, so a malformed one leaves all of them untouched.
     """
     from idse_orchestrator.fsutil import write_if_changed
 
-    written = []
-    for output, _current, new in planned_contents(ws, project):
-        if write_if_changed(output.path, new):
-            written.append(output.rel)
-    return written
+    changed: list[str] = []
+    unchanged: list[str] = []
+    for output, current, new in planned_contents(ws, project):
+        differs = write_if_changed(output.path, new) if write else current != new
+        (changed if differs else unchanged).append(output.rel)
+    return {"changed": changed, "unchanged": unchanged}
+
+
+def write_agent_files(ws: Workspace, project: Project) -> list[str]:
+    """Write the selected agent files; returns the repo-relative paths that changed."""
+    return agent_files_report(ws, project, write=True)["changed"]
 
 
 def stale_agent_files(ws: Workspace, project: Project) -> list[str]:
     """Repo-relative paths of the selected agent files that are missing or out of date."""
-    return [output.rel for output, current, new in planned_contents(ws, project) if current != new]
+    return agent_files_report(ws, project, write=False)["changed"]
