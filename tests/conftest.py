@@ -63,16 +63,21 @@ def ws(cli: CliRunner, tmp_path: Path) -> Workspace:
     return Workspace(tmp_path)
 
 
-def snapshot_tree(root: Path) -> dict[str, bytes | None]:
-    """Every file (bytes) and directory (None) under ``root``, keyed by POSIX relative path."""
+def snapshot_tree(root: Path, exclude: tuple[str, ...] = ()) -> dict[str, bytes | None]:
+    """Every file (bytes) and directory (None) under ``root``, keyed by POSIX relative path.
+
+    ``exclude`` lists relative paths (e.g. ``".idse/.cache"``) whose whole subtree is left out.
+    """
     out: dict[str, bytes | None] = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root).as_posix()
+        if any(rel == ex or rel.startswith(ex + "/") for ex in exclude):
+            continue
         out[rel] = None if path.is_dir() else path.read_bytes()
     return out
 
 
 @pytest.fixture
-def snapshot() -> Callable[[Path], dict[str, bytes | None]]:
-    """``snapshot(path)``: compare two calls to prove a command changed nothing."""
+def snapshot() -> Callable[..., dict[str, bytes | None]]:
+    """``snapshot(path, exclude=(...))``: compare two calls to prove a command changed nothing."""
     return snapshot_tree
