@@ -1,0 +1,209 @@
+"""`idse sync config|init|status|push|pull|resolve`: mirror a project's documents to a remote store."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from idse_orchestrator.cli.common import echo_json, json_option, open_project, project_option
+
+if TYPE_CHECKING:
+    from idse_orchestrator.sync.engine import Report, SyncContext
+
+
+@click.group()
+def sync() -> None:
+    """Mirror the project's documents to a remote store and back (three-way, conflicts kept).
+
+    The remote is set in the sync: section of .idse/config.yaml and IDSE_SYNC_* variables; the
+    token comes only from IDSE_SYNC_TOKEN. See docs/sync.md.
+    """
+
+
+@contextlib.contextmanager
+def _context(project_name: str | None, *, locked: bool) -> Iterator[SyncContext]:
+    from idse_orchestrator.fsutil import file_lock
+    from idse_orchestrator.sync.engine import SyncContext
+    from idse_orchestrator.sync.settings import load_settings
+    from idse_orchestrator.sync.store import open_store
+
+    ws, proj = open_project(project_name)
+    store = open_store(load_settings(ws, proj), ws)
+    try:
+        lock = file_lock(proj.path / ".sync.lock", what="sync") if locked else contextlib.nullcontext()
+        with lock:
+            ctx = SyncContext.open(ws, proj, store)
+            if ctx.record_was_foreign:
+                click.echo(
+                    "idse: warning: the sync record comes from another copy of this workspace and was "
+                    "ignored; artifacts that differ will show as conflicts",
+                    err=True,
+                )
+            yield ctx
+    finally:
+        store.close()
+
+
+@sync.command("config")
+@project_option
+@json_option
+def sync_config(project_name: str | None, as_json: bool) -> int:
+    """Show the effective sync settings and where each comes from (secrets masked)."""
+    from idse_orchestrator.sync.settings import describe, load_settings
+
+    ws, proj = open_project(project_name)
+    shown = describe(load_settings(ws, proj, require=False))
+    if as_json:
+        echo_json(shown)
+        return 0
+    for key, value in shown["settings"].items():
+        source = shown["sources"].get(key)
+        text = "(not set)" if value is None else str(value)
+        click.echo(f"{key:<16} {text}" + (f"   [{source}]" if source else ""))
+    return 0
+
+
+@sync.command("init")
+@project_option
+def sync_init(project_name: str | None) -> int:
+    """Prepare the remote: create the directory or the database tables (safe to repeat)."""
+    with _context(project_name, locked=False) as ctx:
+        click.echo(ctx.store.init())
+    return 0
+
+
+@sync.command("status")
+@project_option
+@click.option("--session", "-s", "session", metavar="S", help="Only this session (default: all).")
+@json_option
+def sync_status(project_name: str | None, session: str | None, as_json: bool) -> int:
+    """Compare each document with the remote: in-sync, local-ahead, remote-ahead, conflict, …-only.
+
+    Exits 1 when there is a conflict or the remote holds names that cannot be synced.
+    """
+    from idse_orchestrator.sync.engine import status
+
+    with _context(project_name, locked=False) as ctx:
+        report = status(ctx, session)
+    if as_json:
+        echo_json(report)
+    else:
+        click.echo(f"remote     {report['remote']}")
+        for item in report["artifacts"]:
+            click.echo(f"  {item['session'] + '/' + item['stage']:<40} {item['state']}")
+        _echo_rejected(report["rejected"])
+        click.echo(f"last sync  {report['last_sync'] or 'never'}")
+    conflicts = any(item["state"] == "conflict" for item in report["artifacts"])
+    return 1 if conflicts or report["rejected"] else 0
+
+
+def _echo_rejected(rejected: list[dict[str, Any]]) -> None:
+    for item in rejected:
+        click.echo(f"  rejected remote {item['session']!r}/{item['stage']!r}: {item['reason']}")
+
+
+def _transfer(
+    direction: str, project_name: str | None, session: str | None, dry_run: bool, as_json: bool
+) -> int:
+    from idse_orchestrator.sync.engine import transfer
+
+    with _context(project_name, locked=not dry_run) as ctx:
+        report = transfer(ctx, "push" if direction == "push" else "pull", session, dry_run)
+    if as_json:
+        echo_json(report.as_dict())
+    else:
+        _echo_report(report)
+    return 1 if report.conflicts or report.rejected else 0
+
+
+def _echo_report(report: Report) -> None:
+    if report.dry_run:
+        label = "would " + report.direction
+    else:
+        label = "pushed" if report.direction == "push" else "pulled"
+    for item in report.transferred:
+        revision = f"  (revision {str(item['revision'])[:16]})" if item["revision"] else ""
+        click.echo(f"  {label:<12} {item['session']}/{item['stage']}{revision}")
+    for item in report.conflicts:
+        where = f": remote version saved as {item['remote_copy']}" if item["remote_copy"] else ""
+        click.echo(f"  {'conflict':<12} {item['session']}/{item['stage']}{where}")
+    other = "pull" if report.direction == "push" else "push"
+    for item in report.skipped:
+        reason = item.get("reason") or f"{item['state']}: run 'idse sync {other}'"
+        click.echo(f"  {'skipped':<12} {item['session']}/{item['stage']} ({reason})")
+    _echo_rejected(report.rejected)
+    noun = "artifact" if len(report.transferred) == 1 else "artifacts"
+    click.echo(
+        f"{label.capitalize()} {len(report.transferred)} {noun}; {report.in_sync} in sync; "
+        f"{len(report.conflicts)} conflict(s)."
+    )
+    if report.conflicts and not report.dry_run:
+        click.echo(
+            "Compare each document with its .remote copy, then run "
+            "'idse sync resolve <session> <stage> --ours|--theirs'."
+        )
+
+
+def _transfer_options(func: Any) -> Any:
+    func = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(func)
+    func = click.option("--dry-run", is_flag=True, help="Show what would be transferred; change nothing.")(
+        func
+    )
+    func = click.option("--session", "-s", "session", metavar="S", help="Only this session (default: all).")(
+        func
+    )
+    return project_option(func)
+
+
+@sync.command("push")
+@_transfer_options
+def sync_push(project_name: str | None, session: str | None, dry_run: bool, as_json: bool) -> int:
+    """Upload the documents changed locally since the last sync (local-ahead, local-only)."""
+    return _transfer("push", project_name, session, dry_run, as_json)
+
+
+@sync.command("pull")
+@_transfer_options
+def sync_pull(project_name: str | None, session: str | None, dry_run: bool, as_json: bool) -> int:
+    """Download the documents changed remotely since the last sync (remote-ahead, remote-only)."""
+    return _transfer("pull", project_name, session, dry_run, as_json)
+
+
+@sync.command("resolve")
+@click.argument("session_id")
+@click.argument("stage")
+@click.option("--ours", "side", flag_value="ours", help="Keep the local document and upload it.")
+@click.option(
+    "--theirs", "side", flag_value="theirs", help="Take the remote document, replacing the local one."
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@project_option
+@json_option
+def sync_resolve(
+    session_id: str, stage: str, side: str | None, yes: bool, project_name: str | None, as_json: bool
+) -> int:
+    """Settle a conflict on SESSION_ID/STAGE by keeping one side (--ours or --theirs)."""
+    from idse_orchestrator.errors import UsageError
+    from idse_orchestrator.sync.engine import resolve
+
+    if side not in ("ours", "theirs"):
+        raise UsageError("choose the side to keep: --ours (local) or --theirs (remote)")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("resolving discards one version of the document; pass --yes to confirm")
+        lost = "remote" if side == "ours" else "local"
+        if not click.confirm(f"Replace the {lost} version of {session_id}/{stage}?"):
+            click.echo("Nothing changed.")
+            return 1
+    with _context(project_name, locked=True) as ctx:
+        result = resolve(ctx, session_id, stage, "ours" if side == "ours" else "theirs")
+    if as_json:
+        echo_json(result)
+    else:
+        kept = "local" if side == "ours" else "remote"
+        click.echo(f"Resolved {session_id}/{stage}: kept the {kept} version; both sides now agree.")
+    return 0

@@ -1,0 +1,1 @@
+"""Design store backends, one module per backend, each exposing ``open_store(settings, ws)``."""

@@ -1,0 +1,260 @@
+"""The ``artifact-core`` store: Artifact Core HTTP protocol v1 (docs/artifact-core-protocol.md).
+
+Transient failures (connection errors, timeouts, 5xx) are retried with backoff by urllib3. PUT is
+retried too: it carries ``base_revision``, so a retry of a write that already landed answers 409
+with our own sha256, which the engine counts as success. The token is sent only in the
+Authorization header and never appears in a message; redirects are not followed, so it cannot be
+forwarded to another host.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from idse_orchestrator.errors import RemoteError, UsageError
+from idse_orchestrator.fsutil import pydantic_problem
+from idse_orchestrator.sync.settings import SyncSettings, mask_url
+from idse_orchestrator.sync.store import Artifact, ArtifactRef, WriteResult
+from idse_orchestrator.workspace import Workspace
+
+RETRY_STATUSES = (500, 502, 503, 504)
+# A list of a few hundred documents, or one document of at most 5 MB as JSON.
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+SHA = Field(pattern=r"^[0-9a-f]{64}$")
+REVISION = Field(min_length=1, max_length=200)
+
+
+class _Ref(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    session: str = Field(max_length=1000)
+    stage: str = Field(max_length=1000)
+    sha256: str = SHA
+    revision: str = REVISION
+
+
+class _List(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    artifacts: list[_Ref]
+
+
+class _Artifact(_Ref):
+    content: str
+
+
+class _Written(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    revision: str = REVISION
+
+
+class _Conflict(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    revision: str | None = Field(default=None, min_length=1, max_length=200)
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+
+class _State(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    state: dict[str, Any]
+
+
+class _Bearer(requests.auth.AuthBase):
+    def __init__(self, token: str | None) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if self._token:
+            request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "<bearer token>"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ArtifactCoreStore:
+    def __init__(self, settings: SyncSettings) -> None:
+        url = (settings.url or "").rstrip("/")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UsageError(f"artifact-core needs an http(s) base URL, got {mask_url(url)!r}")
+        token = settings.token.get_secret_value() if settings.token else None
+        if token and parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise UsageError(f"refusing to send the token over plain http to {parts.hostname}; use https")
+        self.settings = settings
+        self.base = url
+        self.shown = mask_url(url)
+        self.project = settings.project
+        self.description = f"artifact-core {self.shown} (project {settings.project})"
+        retry = Retry(
+            total=settings.retries,
+            connect=settings.retries,
+            read=settings.retries,
+            status=settings.retries,
+            other=0,
+            backoff_factor=settings.backoff,
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods=frozenset({"GET", "PUT"}),
+            raise_on_status=False,
+            # A server asking to wait an hour must not hang the command: our own backoff applies.
+            respect_retry_after_header=False,
+        )
+        self.session = requests.Session()
+        adapter = HTTPAdapter(max_retries=retry)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.verify = settings.ca_bundle or True
+        self.auth = _Bearer(token)
+
+    def _url(self, *parts: str) -> str:
+        return self.base + "/v1/projects/" + "/".join(quote(p, safe="") for p in (self.project, *parts))
+
+    def _failure(self, method: str, exc: Exception) -> RemoteError:
+        reason = exc
+        inner = exc.args[0] if exc.args else None
+        if inner is not None and hasattr(inner, "reason"):
+            reason = inner.reason
+        name = type(reason).__name__
+        if isinstance(exc, requests.exceptions.SSLError) or "SSL" in name:
+            what = "TLS verification failed (set sync.ca_bundle for a private CA)"
+        elif "ConnectTimeout" in name or isinstance(exc, requests.exceptions.ConnectTimeout):
+            what = f"connection timed out after {self.settings.connect_timeout:g}s"
+        elif "ReadTimeout" in name or isinstance(exc, requests.exceptions.ReadTimeout):
+            what = f"no response within {self.settings.timeout:g}s"
+        elif "NewConnectionError" in name:
+            what = "connection refused"
+        elif "Protocol" in name or "Disconnected" in name or "Reset" in name:
+            what = "connection dropped"
+        else:
+            what = f"request failed ({name})"
+        tries = self.settings.retries + 1
+        return RemoteError(f"{method} {self.shown}: {what} ({tries} attempt{'s' if tries > 1 else ''})")
+
+    def _call(self, method: str, url: str, body: Any = None) -> tuple[int, Any]:
+        try:
+            response = self.session.request(
+                method,
+                url,
+                json=body,
+                auth=self.auth,
+                timeout=(self.settings.connect_timeout, self.settings.timeout),
+                allow_redirects=False,
+                stream=True,
+            )
+            with response:
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_content(64 * 1024):
+                    size += len(chunk)
+                    if size > MAX_RESPONSE_BYTES:
+                        raise RemoteError(f"{method} {self.shown}: response larger than 32 MB")
+                    chunks.append(chunk)
+        except requests.exceptions.RequestException as exc:
+            raise self._failure(method, exc) from None
+        status = response.status_code
+        if status in (401, 403):
+            raise RemoteError(
+                f"{method} {self.shown}: authentication failed ({status}); check IDSE_SYNC_TOKEN"
+            )
+        data: Any = None
+        raw = b"".join(chunks)
+        if raw:
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                data = None
+        return status, data
+
+    def _unexpected(self, method: str, status: int, data: Any) -> RemoteError:
+        detail = ""
+        if isinstance(data, dict) and isinstance(data.get("error"), str):
+            # The server's text is shown (short, one line) but scrubbed: it could echo a secret.
+            detail = ": " + self.settings.scrub(" ".join(data["error"].split()))[:200]
+        if status in RETRY_STATUSES:
+            tries = self.settings.retries + 1
+            return RemoteError(
+                f"{method} {self.shown}: server error {status} after {tries} attempt(s){detail}"
+            )
+        if 300 <= status < 400:
+            return RemoteError(f"{method} {self.shown}: unexpected redirect ({status}); check sync.url")
+        return RemoteError(f"{method} {self.shown}: unexpected answer {status}{detail}")
+
+    def _parse(self, model: type[Any], data: Any, method: str) -> Any:
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise RemoteError(f"{method} {self.shown}: invalid response ({pydantic_problem(exc)})") from None
+
+    def list_artifacts(self) -> list[ArtifactRef]:
+        status, data = self._call("GET", self._url("artifacts"))
+        if status == 404:
+            return []
+        if status != 200:
+            raise self._unexpected("GET", status, data)
+        listing: _List = self._parse(_List, data, "GET")
+        return [ArtifactRef(a.session, a.stage, a.sha256, a.revision) for a in listing.artifacts]
+
+    def read_artifact(self, session: str, stage: str) -> Artifact | None:
+        status, data = self._call("GET", self._url("sessions", session, "artifacts", stage))
+        if status == 404:
+            return None
+        if status != 200:
+            raise self._unexpected("GET", status, data)
+        got: _Artifact = self._parse(_Artifact, data, "GET")
+        return Artifact(got.session, got.stage, got.content, got.sha256, got.revision)
+
+    def write_artifact(
+        self, session: str, stage: str, content: str, sha256: str, base_revision: str | None
+    ) -> WriteResult:
+        body = {"content": content, "sha256": sha256, "base_revision": base_revision}
+        status, data = self._call("PUT", self._url("sessions", session, "artifacts", stage), body)
+        if status in (200, 201):
+            written: _Written = self._parse(_Written, data, "PUT")
+            return WriteResult(True, written.revision, sha256)
+        if status == 409:
+            conflict: _Conflict = self._parse(_Conflict, data or {}, "PUT")
+            return WriteResult(False, conflict.revision, conflict.sha256)
+        raise self._unexpected("PUT", status, data)
+
+    def read_project_state(self) -> dict[str, Any]:
+        status, data = self._call("GET", self._url("state"))
+        if status == 404:
+            return {}  # the state endpoint is optional in protocol v1
+        if status != 200:
+            raise self._unexpected("GET", status, data)
+        state: _State = self._parse(_State, data, "GET")
+        return state.state
+
+    def write_project_state(self, state: dict[str, Any]) -> None:
+        status, data = self._call("PUT", self._url("state"), {"state": state})
+        if status in (200, 204, 404, 405, 501):
+            return  # 404/405/501: a server without the optional state endpoint
+        raise self._unexpected("PUT", status, data)
+
+    def init(self) -> str:
+        count = len(self.list_artifacts())
+        return f"reached {self.description}: {count} artifact(s)"
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def open_store(settings: SyncSettings, ws: Workspace) -> ArtifactCoreStore:
+    if not settings.url:
+        raise UsageError("the artifact-core backend needs a base URL: set sync.url or IDSE_SYNC_URL")
+    return ArtifactCoreStore(settings)

@@ -1,0 +1,218 @@
+"""The ``postgres`` store: two tables in any PostgreSQL database (a Supabase connection string works).
+
+Revisions are a per-row counter. A write is a single conditional statement (``UPDATE … WHERE
+revision = base`` or ``INSERT … ON CONFLICT DO NOTHING``); no row affected means someone else wrote
+first, which is reported as a conflict, never overwritten. psycopg is an optional extra and is
+imported only here. Prepared statements are disabled so transaction-mode poolers (PgBouncer,
+Supabase's pooler) work.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from idse_orchestrator.errors import RemoteError, UsageError
+from idse_orchestrator.sync.settings import SyncSettings, mask_dsn
+from idse_orchestrator.sync.store import Artifact, ArtifactRef, WriteResult
+from idse_orchestrator.workspace import Workspace
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg import sql
+
+ARTIFACTS = "idse_artifacts"
+STATE = "idse_project_state"
+INSTALL_HINT = "the postgres sync backend needs psycopg: pip install 'idse-orchestrator[postgres]'"
+
+
+class PostgresStore:
+    def __init__(self, settings: SyncSettings) -> None:
+        assert settings.dsn is not None
+        self.settings = settings
+        self.dsn = settings.dsn.get_secret_value()
+        self.project = settings.project
+        self.schema = settings.db_schema
+        where = mask_dsn(self.dsn) + (f" schema {self.schema}" if self.schema else "")
+        self.description = f"postgres {where} (project {self.project})"
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def _table(self, name: str) -> sql.Composable:
+        from psycopg import sql
+
+        if self.schema:
+            return sql.Identifier(self.schema, name)
+        return sql.Identifier(name)
+
+    def _error(self, exc: Exception) -> RemoteError:
+        import psycopg
+
+        text = self.settings.scrub(" ".join(str(exc).split()))[:300]
+        if isinstance(exc, psycopg.errors.UndefinedTable):
+            return RemoteError(f"{self.description}: the sync tables do not exist; run 'idse sync init'")
+        if isinstance(exc, psycopg.OperationalError):
+            return RemoteError(f"{self.description}: cannot reach the database: {text}")
+        return RemoteError(f"{self.description}: database error: {text}")
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        import psycopg
+
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        attempt = 0
+        while True:
+            try:
+                conn = psycopg.connect(
+                    self.dsn,
+                    autocommit=True,
+                    prepare_threshold=None,
+                    connect_timeout=max(2, round(self.settings.connect_timeout)),
+                    application_name="idse",
+                )
+                break
+            except psycopg.OperationalError as exc:
+                attempt += 1
+                if attempt > self.settings.retries:
+                    raise self._error(exc) from None
+                time.sleep(self.settings.backoff * (2 ** (attempt - 1)))
+        try:
+            millis = str(int(self.settings.timeout * 1000))
+            conn.execute("SELECT set_config('statement_timeout', %s, false)", (millis,))
+        except psycopg.Error as exc:
+            conn.close()
+            raise self._error(exc) from None
+        self._conn = conn
+        return conn
+
+    def _run(self, query: sql.Composable | str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        import psycopg
+
+        conn = self._connection()
+        try:
+            cur = conn.execute(query, params)  # type: ignore[arg-type]
+            return list(cur.fetchall()) if cur.description else []
+        except psycopg.Error as exc:
+            raise self._error(exc) from None
+
+    def list_artifacts(self) -> list[ArtifactRef]:
+        from psycopg import sql
+
+        rows = self._run(
+            sql.SQL(
+                "SELECT session, stage, sha256, revision FROM {} WHERE project = %s ORDER BY session, stage"
+            ).format(self._table(ARTIFACTS)),
+            (self.project,),
+        )
+        return [ArtifactRef(str(s), str(st), str(h), str(r)) for s, st, h, r in rows]
+
+    def read_artifact(self, session: str, stage: str) -> Artifact | None:
+        from psycopg import sql
+
+        rows = self._run(
+            sql.SQL(
+                "SELECT content, sha256, revision FROM {} WHERE project = %s AND session = %s AND stage = %s"
+            ).format(self._table(ARTIFACTS)),
+            (self.project, session, stage),
+        )
+        if not rows:
+            return None
+        content, digest, revision = rows[0]
+        return Artifact(session, stage, str(content), str(digest), str(revision))
+
+    def write_artifact(
+        self, session: str, stage: str, content: str, sha256: str, base_revision: str | None
+    ) -> WriteResult:
+        from psycopg import sql
+
+        table = self._table(ARTIFACTS)
+        if base_revision is None:
+            rows = self._run(
+                sql.SQL(
+                    "INSERT INTO {} (project, session, stage, content, sha256, revision) "
+                    "VALUES (%s, %s, %s, %s, %s, 1) ON CONFLICT DO NOTHING RETURNING revision"
+                ).format(table),
+                (self.project, session, stage, content, sha256),
+            )
+        elif base_revision.isdigit() and len(base_revision) < 19:
+            rows = self._run(
+                sql.SQL(
+                    "UPDATE {} SET content = %s, sha256 = %s, revision = revision + 1 "
+                    "WHERE project = %s AND session = %s AND stage = %s AND revision = %s RETURNING revision"
+                ).format(table),
+                (content, sha256, self.project, session, stage, int(base_revision)),
+            )
+        else:
+            rows = []  # not a revision this store ever issued: cannot be current
+        if rows:
+            return WriteResult(True, str(rows[0][0]), sha256)
+        current = self._run(
+            sql.SQL(
+                "SELECT revision, sha256 FROM {} WHERE project = %s AND session = %s AND stage = %s"
+            ).format(table),
+            (self.project, session, stage),
+        )
+        if not current:
+            return WriteResult(False, None, None)
+        return WriteResult(False, str(current[0][0]), str(current[0][1]))
+
+    def read_project_state(self) -> dict[str, Any]:
+        from psycopg import sql
+
+        rows = self._run(
+            sql.SQL("SELECT state FROM {} WHERE project = %s").format(self._table(STATE)), (self.project,)
+        )
+        if not rows or not isinstance(rows[0][0], dict):
+            return {}
+        return dict(rows[0][0])
+
+    def write_project_state(self, state: dict[str, Any]) -> None:
+        from psycopg import sql
+        from psycopg.types.json import Jsonb
+
+        self._run(
+            sql.SQL(
+                "INSERT INTO {} (project, state) VALUES (%s, %s) "
+                "ON CONFLICT (project) DO UPDATE SET state = EXCLUDED.state"
+            ).format(self._table(STATE)),
+            (self.project, Jsonb(state)),
+        )
+
+    def init(self) -> str:
+        from psycopg import sql
+
+        if self.schema:
+            self._run(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+        artifacts, state = self._table(ARTIFACTS), self._table(STATE)
+        self._run(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                " project text NOT NULL, session text NOT NULL, stage text NOT NULL,"
+                " content text NOT NULL, sha256 text NOT NULL, revision bigint NOT NULL,"
+                " PRIMARY KEY (project, session, stage))"
+            ).format(artifacts)
+        )
+        self._run(
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} (project text PRIMARY KEY, state jsonb NOT NULL)").format(
+                state
+            )
+        )
+        # Row level security with no policy: the owner connecting directly keeps access, while
+        # Supabase's public REST API (anon/authenticated roles) cannot read or change the documents.
+        for table in (artifacts, state):
+            self._run(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(table))
+        return f"tables {ARTIFACTS} and {STATE} ready in {self.description}"
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def open_store(settings: SyncSettings, ws: Workspace) -> PostgresStore:
+    if settings.dsn is None:
+        raise UsageError("the postgres backend needs a connection string: set IDSE_SYNC_DSN (or sync.dsn)")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise UsageError(INSTALL_HINT) from None
+    return PostgresStore(settings)

@@ -1,0 +1,383 @@
+"""Three-way sync between the workspace and a design store: status, push, pull, resolve.
+
+Each artifact is compared with its base (hash and revision at the last sync, from the record):
+only one side changed -> that side is ahead; both changed -> conflict, which is never overwritten
+in either direction (the remote version is saved beside the local file instead). The record is
+saved after every artifact that really synced, so a failure half-way keeps the progress made and a
+rerun finishes the job. Deletions are not propagated: an artifact missing on one side is restored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from idse_orchestrator import ids
+from idse_orchestrator.errors import Failed, IdseError, InvalidName, RemoteError, UsageError
+from idse_orchestrator.fsutil import MAX_DOCUMENT_BYTES, atomic_write_text, read_text
+from idse_orchestrator.stages import BLUEPRINT, BY_NAME, STAGE_NAMES, STAGES
+from idse_orchestrator.sync.backends.filesystem import FilesystemStore, local_store
+from idse_orchestrator.sync.lineage import ensure_metadata, push_lineage
+from idse_orchestrator.sync.record import (
+    BaseEntry,
+    SyncRecord,
+    artifact_key,
+    cached_sha,
+    load_record,
+    remember,
+    save_record,
+)
+from idse_orchestrator.sync.store import Artifact, ArtifactRef, DesignStore, content_sha256
+from idse_orchestrator.workspace import Project, Workspace
+
+State = Literal["in-sync", "local-ahead", "remote-ahead", "conflict", "local-only", "remote-only"]
+UPLOAD: tuple[State, ...] = ("local-ahead", "local-only")
+DOWNLOAD: tuple[State, ...] = ("remote-ahead", "remote-only")
+
+
+@dataclass
+class Row:
+    session: str
+    stage: str
+    state: State
+    local_sha: str | None
+    remote: ArtifactRef | None
+
+    def item(self) -> dict[str, Any]:
+        return {"session": self.session, "stage": self.stage, "state": self.state}
+
+
+@dataclass
+class Report:
+    direction: str
+    dry_run: bool = False
+    transferred: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    in_sync: int = 0
+    last_sync: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "direction": self.direction,
+            "dry_run": self.dry_run,
+            "transferred": self.transferred,
+            "conflicts": self.conflicts,
+            "skipped": self.skipped,
+            "rejected": self.rejected,
+            "in_sync": self.in_sync,
+            "last_sync": self.last_sync,
+        }
+
+
+@dataclass
+class SyncContext:
+    ws: Workspace
+    project: Project
+    store: DesignStore
+    local: FilesystemStore
+    record: SyncRecord
+    record_was_foreign: bool
+
+    @classmethod
+    def open(cls, ws: Workspace, project: Project, store: DesignStore) -> SyncContext:
+        record, foreign = load_record(project)
+        return cls(ws, project, store, local_store(project), record, foreign)
+
+    @property
+    def base(self) -> dict[str, BaseEntry]:
+        return self.record.remotes.setdefault(self.store.description, {})
+
+    def settle(self, session: str, stage: str, sha256: str, revision: str) -> None:
+        """Record that both sides hold ``sha256`` (remote at ``revision``) and persist it now."""
+        key = artifact_key(session, stage)
+        self.base[key] = BaseEntry(sha256=sha256, revision=revision)
+        remember(self.record, key, self.project.document_path(session, BY_NAME[stage]), sha256)
+        save_record(self.project, self.record)
+
+
+def three_way(local: str | None, remote: ArtifactRef | None, base: BaseEntry | None) -> State | None:
+    if remote is None:
+        return None if local is None else "local-only"
+    if local is None:
+        return "remote-only"
+    if local == remote.sha256:
+        return "in-sync"
+    if base is None:
+        return "conflict"
+    local_changed = local != base.sha256
+    remote_changed = remote.revision != base.revision or remote.sha256 != base.sha256
+    if local_changed and not remote_changed:
+        return "local-ahead"
+    if remote_changed and not local_changed:
+        return "remote-ahead"
+    return "conflict"
+
+
+def name_problem(session: str, stage: str) -> str | None:
+    """Why a remote (session, stage) cannot be a path in the workspace, or ``None`` if it can."""
+    try:
+        ids.session_id(session)
+    except InvalidName as exc:
+        return exc.message
+    if stage not in STAGE_NAMES:
+        return f"unknown stage {stage[:64]!r}"
+    return None
+
+
+def _local_sha(ctx: SyncContext, session: str, stage: str) -> str | None:
+    path = ctx.project.document_path(session, BY_NAME[stage])
+    if not path.is_file():
+        return None
+    key = artifact_key(session, stage)
+    digest = cached_sha(ctx.record, key, path)
+    if digest is None:
+        digest = content_sha256(read_text(path))
+        remember(ctx.record, key, path, digest)
+    return digest
+
+
+def _order(session: str) -> tuple[int, str]:
+    return (0 if session == BLUEPRINT else 1, session)
+
+
+def classify(ctx: SyncContext, session: str | None) -> tuple[list[Row], list[dict[str, Any]]]:
+    """Every artifact in scope with its state, and the remote entries refused for their names."""
+    if session is not None:
+        ids.session_id(session)
+    remote: dict[tuple[str, str], ArtifactRef] = {}
+    rejected: list[dict[str, Any]] = []
+    for ref in ctx.store.list_artifacts():
+        problem = name_problem(ref.session, ref.stage)
+        if problem is None and (ref.session, ref.stage) in remote:
+            problem = "listed twice"
+        if problem is not None:
+            rejected.append({"session": ref.session[:200], "stage": ref.stage[:200], "reason": problem})
+            continue
+        if session is None or ref.session == session:
+            remote[(ref.session, ref.stage)] = ref
+    sessions = [session] if session is not None else ctx.project.session_ids()
+    local: dict[tuple[str, str], str] = {}
+    for sid in sessions:
+        for stage in STAGES:
+            digest = _local_sha(ctx, sid, stage.name)
+            if digest is not None:
+                local[(sid, stage.name)] = digest
+    order = {name: i for i, name in enumerate(STAGE_NAMES)}
+    keys = sorted(set(local) | set(remote), key=lambda k: (*_order(k[0]), order[k[1]]))
+    rows = []
+    for sid, stage_name in keys:
+        base = ctx.base.get(artifact_key(sid, stage_name))
+        state = three_way(local.get((sid, stage_name)), remote.get((sid, stage_name)), base)
+        if state is not None:
+            rows.append(
+                Row(sid, stage_name, state, local.get((sid, stage_name)), remote.get((sid, stage_name)))
+            )
+    return rows, rejected
+
+
+def verify(artifact: Artifact, session: str, stage: str) -> Artifact:
+    """Refuse remote content that is not the document asked for or does not match its hash."""
+    where = f"remote artifact {session}/{stage}"
+    if (artifact.session, artifact.stage) != (session, stage):
+        raise RemoteError(
+            f"{where}: the store answered with {artifact.session[:64]!r}/{artifact.stage[:64]!r}"
+        )
+    if len(artifact.content.encode("utf-8")) > MAX_DOCUMENT_BYTES:
+        raise RemoteError(f"{where}: larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB")
+    if "\x00" in artifact.content:
+        raise RemoteError(f"{where}: binary content, expected UTF-8 text")
+    if content_sha256(artifact.content) != artifact.sha256:
+        raise RemoteError(f"{where}: content does not match its sha256")
+    return artifact
+
+
+def remote_copy_path(project: Project, session: str, stage: str) -> Path:
+    """Where the remote side of a conflict is kept: ``spec.md`` -> ``spec.remote.md``."""
+    path = project.document_path(session, BY_NAME[stage])
+    return path.with_name(f"{path.stem}.remote{path.suffix}")
+
+
+def _save_conflict(ctx: SyncContext, session: str, stage: str, remote: Artifact, report: Report) -> None:
+    copy = remote_copy_path(ctx.project, session, stage)
+    atomic_write_text(copy, remote.content)
+    report.conflicts.append({"session": session, "stage": stage, "remote_copy": ctx.ws.rel(copy)})
+
+
+def _keep_remote_copy(ctx: SyncContext, row: Row, local_sha: str | None, report: Report) -> None:
+    remote = ctx.store.read_artifact(row.session, row.stage)
+    if remote is None:
+        report.skipped.append({**row.item(), "reason": "deleted on the remote meanwhile; run again"})
+        return
+    verify(remote, row.session, row.stage)
+    if remote.sha256 == local_sha:
+        # Both sides made the same edit: nothing to resolve.
+        ctx.settle(row.session, row.stage, remote.sha256, remote.revision)
+        report.in_sync += 1
+        return
+    _save_conflict(ctx, row.session, row.stage, remote, report)
+
+
+def _confirm(ctx: SyncContext, row: Row, report: Report) -> None:
+    """An in-sync artifact: make sure the base says so (it may predate an interrupted run)."""
+    report.in_sync += 1
+    assert row.remote is not None and row.local_sha is not None
+    base = ctx.base.get(artifact_key(row.session, row.stage))
+    if base is None or (base.sha256, base.revision) != (row.local_sha, row.remote.revision):
+        ctx.settle(row.session, row.stage, row.local_sha, row.remote.revision)
+
+
+def _upload(ctx: SyncContext, row: Row, report: Report) -> None:
+    mine = ctx.local.read_artifact(row.session, row.stage)
+    if mine is None:
+        report.skipped.append({**row.item(), "reason": "local file deleted meanwhile"})
+        return
+    base_revision = row.remote.revision if row.remote else None
+    result = ctx.store.write_artifact(row.session, row.stage, mine.content, mine.sha256, base_revision)
+    # A retried write that had already been applied comes back as a conflict holding our own hash.
+    if result.revision is not None and (result.ok or result.sha256 == mine.sha256):
+        ctx.settle(row.session, row.stage, mine.sha256, result.revision)
+        report.transferred.append({"session": row.session, "stage": row.stage, "revision": result.revision})
+        return
+    _keep_remote_copy(ctx, row, mine.sha256, report)
+
+
+def _download(ctx: SyncContext, row: Row, report: Report, new_sessions: dict[str, Any]) -> None:
+    remote = ctx.store.read_artifact(row.session, row.stage)
+    if remote is None:
+        report.skipped.append({**row.item(), "reason": "deleted on the remote meanwhile"})
+        return
+    verify(remote, row.session, row.stage)
+    if not ctx.project.session_path(row.session).is_dir():
+        ensure_metadata(ctx.project, ctx.store, row.session, new_sessions)
+    # The local store refuses the write if the file changed since it was classified.
+    result = ctx.local.write_artifact(row.session, row.stage, remote.content, remote.sha256, row.local_sha)
+    if result.ok:
+        ctx.settle(row.session, row.stage, remote.sha256, remote.revision)
+        report.transferred.append({"session": row.session, "stage": row.stage, "revision": remote.revision})
+    elif result.sha256 == remote.sha256:
+        ctx.settle(row.session, row.stage, remote.sha256, remote.revision)
+        report.in_sync += 1
+    else:
+        _save_conflict(ctx, row.session, row.stage, remote, report)
+
+
+def status(ctx: SyncContext, session: str | None = None) -> dict[str, Any]:
+    rows, rejected = classify(ctx, session)
+    return {
+        "remote": ctx.store.description,
+        "artifacts": [row.item() for row in rows],
+        "rejected": rejected,
+        "last_sync": _state_last_sync(ctx),
+    }
+
+
+def transfer(
+    ctx: SyncContext, direction: Literal["push", "pull"], session: str | None, dry_run: bool
+) -> Report:
+    """Push or pull every artifact in scope that is ahead on the sending side."""
+    rows, rejected = classify(ctx, session)
+    report = Report(direction, dry_run=dry_run, rejected=rejected)
+    wanted = UPLOAD if direction == "push" else DOWNLOAD
+    new_sessions: dict[str, Any] = {}
+    for row in rows:
+        if row.state == "in-sync":
+            if dry_run:
+                report.in_sync += 1
+            else:
+                _confirm(ctx, row, report)
+        elif row.state == "conflict":
+            if dry_run:
+                report.conflicts.append({"session": row.session, "stage": row.stage, "remote_copy": None})
+            else:
+                _keep_remote_copy(ctx, row, row.local_sha, report)
+        elif row.state not in wanted:
+            report.skipped.append(row.item())
+        elif dry_run:
+            report.transferred.append({"session": row.session, "stage": row.stage, "revision": None})
+        elif direction == "push":
+            _upload(ctx, row, report)
+        else:
+            _download(ctx, row, report, new_sessions)
+    if dry_run:
+        report.last_sync = _state_last_sync(ctx)
+        return report
+    if direction == "push":
+        sessions = [session] if session else ctx.project.session_ids()
+        push_lineage(ctx.project, ctx.store, sessions)
+    save_record(ctx.project, ctx.record)
+    everything_in_sync = not (report.conflicts or report.skipped or report.rejected)
+    if report.transferred or everything_in_sync:
+        report.last_sync = set_last_sync(ctx.ws, ctx.project)
+    else:
+        report.last_sync = _state_last_sync(ctx)
+    return report
+
+
+def resolve(ctx: SyncContext, session: str, stage: str, side: Literal["ours", "theirs"]) -> dict[str, Any]:
+    """Settle a conflict by keeping the local version (``ours``) or the remote one (``theirs``)."""
+    problem = name_problem(session, stage)
+    if problem:
+        raise UsageError(problem)
+    mine = ctx.local.read_artifact(session, stage)
+    remote = ctx.store.read_artifact(session, stage)
+    if remote is not None:
+        verify(remote, session, stage)
+    ref = ArtifactRef(session, stage, remote.sha256, remote.revision) if remote else None
+    state = three_way(mine.sha256 if mine else None, ref, ctx.base.get(artifact_key(session, stage)))
+    if state != "conflict" or mine is None or remote is None:
+        shown = state or "absent on both sides"
+        raise UsageError(
+            f"{session}/{stage} is {shown}, not in conflict; use 'idse sync push' or 'idse sync pull'"
+        )
+    if side == "ours":
+        result = ctx.store.write_artifact(session, stage, mine.content, mine.sha256, remote.revision)
+        if result.revision is None or not (result.ok or result.sha256 == mine.sha256):
+            raise Failed(
+                f"{session}/{stage} changed on the remote again while resolving; run the command again"
+            )
+        ctx.settle(session, stage, mine.sha256, result.revision)
+    else:
+        result = ctx.local.write_artifact(session, stage, remote.content, remote.sha256, mine.sha256)
+        if not result.ok:
+            raise Failed(f"{session}/{stage} changed locally while resolving; run the command again")
+        ctx.settle(session, stage, remote.sha256, remote.revision)
+    copy = remote_copy_path(ctx.project, session, stage)
+    copy.unlink(missing_ok=True)
+    return {"session": session, "stage": stage, "kept": side, "last_sync": set_last_sync(ctx.ws, ctx.project)}
+
+
+def _state_last_sync(ctx: SyncContext) -> str | None:
+    from idse_orchestrator.sessions import load_state
+
+    try:
+        state = load_state(ctx.ws, ctx.project)
+    except IdseError:
+        return None
+    return state.last_sync if state else None
+
+
+def set_last_sync(ws: Workspace, project: Project) -> str:
+    """Stamp ``last_sync`` in session_state.json, refreshing the rest of that derived file too."""
+    from idse_orchestrator.fsutil import save_model
+    from idse_orchestrator.models import SessionState
+    from idse_orchestrator.sessions import load_state
+    from idse_orchestrator.status import refresh_state
+
+    now = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    # The state is derived: a broken current session must not fail a sync that succeeded.
+    with contextlib.suppress(IdseError):
+        refresh_state(ws, project)
+    try:
+        state = load_state(ws, project)
+    except IdseError:
+        state = None
+    if state is None:
+        state = SessionState(project=project.name, session=BLUEPRINT)
+    state.last_sync = now
+    save_model(project.state_path, state)
+    return now

@@ -1,0 +1,278 @@
+"""Sync settings: the ``sync:`` section of `.idse/config.yaml`, overridden by ``IDSE_SYNC_*`` variables.
+
+Secrets (the bearer token, a database password) are read only from the environment. A secret in
+config.yaml is refused rather than ignored, because a file is easily committed and shared.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from idse_orchestrator import ids
+from idse_orchestrator.errors import BadFile, InvalidName, UsageError
+from idse_orchestrator.fsutil import pydantic_problem
+from idse_orchestrator.workspace import Project, Workspace
+
+TOKEN_ENV = "IDSE_SYNC_TOKEN"
+# setting -> environment variable that overrides it
+ENV_VARS: dict[str, str] = {
+    "backend": "IDSE_SYNC_BACKEND",
+    "url": "IDSE_SYNC_URL",
+    "dsn": "IDSE_SYNC_DSN",
+    "project": "IDSE_SYNC_PROJECT",
+    "schema": "IDSE_SYNC_SCHEMA",
+    "timeout": "IDSE_SYNC_TIMEOUT",
+    "connect_timeout": "IDSE_SYNC_CONNECT_TIMEOUT",
+    "retries": "IDSE_SYNC_RETRIES",
+    "backoff": "IDSE_SYNC_BACKOFF",
+    "ca_bundle": "IDSE_SYNC_CA_BUNDLE",
+}
+DEFAULTS: dict[str, Any] = {"timeout": 30.0, "connect_timeout": 10.0, "retries": 3, "backoff": 0.5}
+SECRET_KEYS = ("token", "password", "secret", "api_key", "apikey", "bearer")
+_SECRET_PARAM = re.compile(r"pass|token|secret|key", re.IGNORECASE)
+_KV_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+MASK = "***"
+
+
+class SyncSection(BaseModel):
+    """What may appear under ``sync:`` in config.yaml (and, one key at a time, in the environment)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    backend: str | None = None
+    url: str | None = None
+    path: str | None = None
+    dsn: str | None = None
+    project: str | None = None
+    # `schema` would shadow a BaseModel attribute, hence the alias.
+    db_schema: str | None = Field(default=None, alias="schema", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    timeout: float | None = Field(default=None, gt=0, le=600)
+    connect_timeout: float | None = Field(default=None, gt=0, le=600)
+    retries: int | None = Field(default=None, ge=0, le=10)
+    backoff: float | None = Field(default=None, ge=0, le=60)
+    ca_bundle: str | None = None
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ids.project_name(value)
+            except InvalidName as exc:
+                raise ValueError(exc.message) from None
+        return value
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, value: str | None) -> str | None:
+        from idse_orchestrator.sync.store import BACKENDS
+
+        if value is not None and value not in BACKENDS:
+            raise ValueError(f"unknown sync backend {value!r}; available: {', '.join(sorted(BACKENDS))}")
+        return value
+
+
+class SyncSettings(BaseModel):
+    """The effective settings. Secrets are ``SecretStr`` so no repr or traceback shows them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    backend: str | None
+    url: str | None
+    dsn: SecretStr | None
+    token: SecretStr | None
+    project: str
+    db_schema: str | None
+    timeout: float
+    connect_timeout: float
+    retries: int
+    backoff: float
+    ca_bundle: str | None
+    # setting -> where its value came from: "config", "env IDSE_SYNC_…" or "default"
+    sources: dict[str, str]
+
+    def secrets(self) -> list[str]:
+        """Every secret value, so error text from libraries can be scrubbed of them."""
+        out = [s.get_secret_value() for s in (self.token, self.dsn) if s is not None]
+        password = dsn_password(self.dsn.get_secret_value()) if self.dsn else None
+        return [s for s in (*out, password) if s]
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets():
+            text = text.replace(secret, MASK)
+        return text
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any password in the user part and any secret-looking query value replaced."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, host = netloc.rsplit("@", 1)
+            user = userinfo.split(":", 1)[0]
+            netloc = f"{user}:{MASK}@{host}" if ":" in userinfo else f"{user}@{host}"
+        query = urlencode(
+            [
+                (k, MASK if _SECRET_PARAM.search(k) else v)
+                for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            ],
+            safe="*",
+        )
+        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    except ValueError:
+        return MASK
+
+
+def mask_dsn(dsn: str) -> str:
+    """A PostgreSQL connection string (URL or ``key=value`` form) with its password masked."""
+    if "://" in dsn:
+        return mask_url(dsn)
+    return _KV_PASSWORD.sub(lambda m: m.group(1) + MASK, dsn)
+
+
+def dsn_password(dsn: str) -> str | None:
+    if "://" in dsn:
+        try:
+            parts = urlsplit(dsn)
+            password = parts.password
+            for key, value in parse_qsl(parts.query):
+                if key.lower() == "password":
+                    password = value
+        except ValueError:
+            return None
+        return password or None
+    match = _KV_PASSWORD.search(dsn)
+    return match.group(2).strip("'") if match else None
+
+
+def _url_has_password(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return parts.password is not None or any(_SECRET_PARAM.search(k) for k, _ in parse_qsl(parts.query))
+    except ValueError:
+        return False
+
+
+def _from_config(ws: Workspace) -> dict[str, Any]:
+    raw = ws.config.sync
+    where = ws.rel(ws.config_path)
+    for key in raw:
+        if str(key).lower() in SECRET_KEYS:
+            raise BadFile(
+                where,
+                f"sync.{key}: secrets are never read from files; set {TOKEN_ENV} (or the password in "
+                "IDSE_SYNC_DSN / PGPASSWORD) in the environment instead",
+            )
+    try:
+        section = SyncSection.model_validate(raw)
+    except ValidationError as exc:
+        raise BadFile(where, f"invalid sync setting: {pydantic_problem(exc)}") from None
+    if section.url is not None and section.path is not None:
+        raise BadFile(where, "sync.url and sync.path are alternatives; set only one")
+    if section.dsn and dsn_password(section.dsn):
+        raise BadFile(where, "sync.dsn contains a password; put it in IDSE_SYNC_DSN or PGPASSWORD instead")
+    if section.url and _url_has_password(section.url):
+        raise BadFile(where, "sync.url contains a password or token; use IDSE_SYNC_TOKEN instead")
+    values = section.model_dump(exclude_none=True)
+    if "path" in values:
+        values["url"] = values.pop("path")
+    return values
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, var in ENV_VARS.items():
+        raw = env.get(var)
+        if raw is None or raw == "":
+            continue
+        field = "db_schema" if key == "schema" else key
+        try:
+            parsed = SyncSection.model_validate({key: raw})
+        except ValidationError as exc:
+            problem = pydantic_problem(exc).split(": ", 1)[-1]
+            raise UsageError(f"{var}: {problem}") from None
+        values[field] = getattr(parsed, field)
+    return values
+
+
+def infer_backend(url: str | None, dsn: str | None) -> str | None:
+    if dsn:
+        return "postgres"
+    if url and url.split("://", 1)[0].lower() in ("http", "https"):
+        return "artifact-core"
+    if url:
+        return "filesystem"
+    return None
+
+
+def load_settings(
+    ws: Workspace, project: Project, env: Mapping[str, str] | None = None, *, require: bool = True
+) -> SyncSettings:
+    """Merge config.yaml and the environment. With ``require``, a missing remote is an error."""
+    env = os.environ if env is None else env
+    config = _from_config(ws)
+    overrides = _from_env(env)
+    merged: dict[str, Any] = {**DEFAULTS, **config, **overrides}
+    sources: dict[str, str] = {}
+    for key in ("backend", "url", "dsn", "project", "db_schema", *DEFAULTS, "ca_bundle"):
+        name = "schema" if key == "db_schema" else key
+        if key in overrides:
+            sources[name] = f"env {ENV_VARS[name]}"
+        elif key in config:
+            sources[name] = "config"
+        elif key in DEFAULTS:
+            sources[name] = "default"
+    backend = merged.get("backend") or infer_backend(merged.get("url"), merged.get("dsn"))
+    if merged.get("backend") is None and backend is not None:
+        sources["backend"] = "inferred from url/dsn"
+    if require and backend is None:
+        raise UsageError(
+            "no sync remote configured: set sync.backend and sync.url (or sync.dsn) in .idse/config.yaml, "
+            "or IDSE_SYNC_BACKEND and IDSE_SYNC_URL / IDSE_SYNC_DSN"
+        )
+    token = env.get(TOKEN_ENV) or None
+    if token:
+        sources["token"] = f"env {TOKEN_ENV}"
+    if not merged.get("project"):
+        sources["project"] = "local project name"
+    dsn = merged.get("dsn")
+    return SyncSettings(
+        backend=backend,
+        url=merged.get("url"),
+        dsn=SecretStr(dsn) if dsn else None,
+        token=SecretStr(token) if token else None,
+        project=merged.get("project") or project.name,
+        db_schema=merged.get("db_schema"),
+        timeout=merged["timeout"],
+        connect_timeout=merged["connect_timeout"],
+        retries=merged["retries"],
+        backoff=merged["backoff"],
+        ca_bundle=merged.get("ca_bundle"),
+        sources=sources,
+    )
+
+
+def describe(settings: SyncSettings) -> dict[str, Any]:
+    """The effective settings for display: secrets masked, each with its source."""
+    values: dict[str, Any] = {
+        "backend": settings.backend,
+        "url": mask_url(settings.url) if settings.url else None,
+        "dsn": mask_dsn(settings.dsn.get_secret_value()) if settings.dsn else None,
+        "token": MASK if settings.token else None,
+        "project": settings.project,
+        "schema": settings.db_schema,
+        "timeout": settings.timeout,
+        "connect_timeout": settings.connect_timeout,
+        "retries": settings.retries,
+        "backoff": settings.backoff,
+        "ca_bundle": settings.ca_bundle,
+    }
+    return {
+        "settings": values,
+        "sources": {k: settings.sources[k] for k in values if k in settings.sources},
+    }

@@ -1,0 +1,93 @@
+"""The design store interface every backend implements, and the registry that picks one by name.
+
+A store holds, per project, one document per (session, stage) with its content hash and an opaque
+revision chosen by the store, plus a small JSON project state. Writes carry the revision the writer
+last saw; a store refuses a write whose base is not its current revision (optimistic concurrency),
+which is what lets sync detect every concurrent edit instead of overwriting it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, Protocol
+
+from idse_orchestrator.errors import UsageError
+
+if TYPE_CHECKING:
+    from idse_orchestrator.sync.settings import SyncSettings
+    from idse_orchestrator.workspace import Workspace
+
+# backend name -> module under idse_orchestrator.sync.backends (Notion, Firebase: a later addition).
+BACKENDS: dict[str, str] = {
+    "filesystem": "filesystem",
+    "artifact-core": "artifact_core",
+    "postgres": "postgres",
+}
+MAX_REVISION_LEN = 200
+
+
+def content_sha256(content: str) -> str:
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ArtifactRef:
+    """One listed artifact. Names come from the store unchecked: the engine validates them."""
+
+    session: str
+    stage: str
+    sha256: str
+    revision: str
+
+
+@dataclass(frozen=True)
+class Artifact:
+    session: str
+    stage: str
+    content: str
+    sha256: str
+    revision: str
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """``ok``: written, ``revision`` is the new one. Otherwise the store's current revision and hash
+    (both ``None`` when the artifact does not exist there)."""
+
+    ok: bool
+    revision: str | None
+    sha256: str | None
+
+
+class DesignStore(Protocol):
+    #: one line naming the backend and where it points, without secrets
+    description: str
+
+    def list_artifacts(self) -> list[ArtifactRef]: ...
+
+    def read_artifact(self, session: str, stage: str) -> Artifact | None: ...
+
+    def write_artifact(
+        self, session: str, stage: str, content: str, sha256: str, base_revision: str | None
+    ) -> WriteResult: ...
+
+    def read_project_state(self) -> dict[str, Any]: ...
+
+    def write_project_state(self, state: dict[str, Any]) -> None: ...
+
+    def init(self) -> str:
+        """Create whatever the store needs (idempotent); returns a one-line summary."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def open_store(settings: SyncSettings, ws: Workspace) -> DesignStore:
+    name = settings.backend
+    if name is None or name not in BACKENDS:
+        raise UsageError(f"unknown sync backend {name!r}; available: {', '.join(sorted(BACKENDS))}")
+    module = import_module(f"idse_orchestrator.sync.backends.{BACKENDS[name]}")
+    store: DesignStore = module.open_store(settings, ws)
+    return store
