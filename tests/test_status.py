@@ -268,6 +268,11 @@ BAD_REGISTRIES = {
 }
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG engine/build.py session_report (line ~247): a malformed agent_registry.json makes the "
+    "`state` task fail, and `idse status` exits 1 with 'status tasks failed: state', not naming the file",
+)
 @pytest.mark.parametrize("content", BAD_REGISTRIES.values(), ids=BAD_REGISTRIES.keys())
 def test_bad_registry_is_a_clear_error(ws, cli, tmp_path, snapshot, content):
     registry_path(ws).write_bytes(content)
