@@ -42,7 +42,13 @@ def block_of(text: str) -> str:
 def test_generate_creates_all_five_files(cli: Cli, ws: Workspace) -> None:
     result = cli("generate-agent-files")
     assert result.exit_code == 0, result.stderr
-    assert ALL == ["CLAUDE.md", "AGENTS.md", ".github/copilot-instructions.md", ".cursor/rules/idse.mdc", "GEMINI.md"]
+    assert ALL == [
+        "CLAUDE.md",
+        "AGENTS.md",
+        ".github/copilot-instructions.md",
+        ".cursor/rules/idse.mdc",
+        "GEMINI.md",
+    ]
     for rel in ALL:
         text = read(ws, rel)
         assert text.count(BEGIN_MARKER) == 1 and text.count(END_MARKER) == 1, rel
@@ -60,13 +66,18 @@ def test_claude_file_states_role_mode_and_editable_documents(cli: Cli, ws: Works
     assert "You are `claude-code`, the **architect**, working in **planning** mode." in text
     assert "- spec: `.idse/projects/demo/sessions/__blueprint__/specs/spec.md`" in text
     assert "You may edit only those documents." in text
-    assert "| implementation | `.idse/projects/demo/sessions/__blueprint__/implementation/README.md` | codex |" in text
+    assert (
+        "| implementation | `.idse/projects/demo/sessions/__blueprint__/implementation/README.md` | codex |"
+        in text
+    )
 
 
 def test_codex_agents_md_is_generic_and_names_codex(cli: Cli, ws: Workspace) -> None:
     cli("generate-agent-files")
     text = read(ws, "AGENTS.md")
-    assert "If you are Codex, you are `codex`, the **implementer**, working in **implementation** mode." in text
+    assert (
+        "If you are Codex, you are `codex`, the **implementer**, working in **implementation** mode." in text
+    )
     for agent in ("claude-code", "codex", "copilot"):
         assert f"- `{agent}`:" in text
 
@@ -215,14 +226,18 @@ def test_template_override_in_workspace(cli: Cli, ws: Workspace) -> None:
     override.parent.mkdir(parents=True)
     override.write_text("Custom for {{ agent.id }} in {{ session }}.\n", encoding="utf-8")
     cli("generate-agent-files")
-    assert read(ws, "CLAUDE.md") == f"{BEGIN_MARKER}\nCustom for claude-code in __blueprint__.\n{END_MARKER}\n"
+    assert (
+        read(ws, "CLAUDE.md") == f"{BEGIN_MARKER}\nCustom for claude-code in __blueprint__.\n{END_MARKER}\n"
+    )
     assert "IDSE instructions for coding agents" in read(ws, "AGENTS.md")
     plan = {o.rel: o for o in agent_file_plan(ws, ws.project("demo"))}
     assert plan["CLAUDE.md"].template == override
     assert plan["AGENTS.md"].template == package_templates_dir() / "agents" / "codex.md"
 
 
-def test_check_is_zero_when_fresh_and_one_after_registry_change(cli: Cli, ws: Workspace, snapshot: Any) -> None:
+def test_check_is_zero_when_fresh_and_one_after_registry_change(
+    cli: Cli, ws: Workspace, snapshot: Any
+) -> None:
     missing = cli("generate-agent-files", "--check")
     assert missing.exit_code == 1
     assert not (ws.root / "CLAUDE.md").exists()
@@ -281,7 +296,9 @@ def test_unrouted_stage_is_shown_in_files(cli: Cli, ws: Workspace) -> None:
     registry.write_text(json.dumps(data), encoding="utf-8")
     cli("generate-agent-files")
     text = read(ws, "CLAUDE.md")
-    assert "| feedback | `.idse/projects/demo/sessions/__blueprint__/feedback/feedback.md` | unrouted |" in text
+    assert (
+        "| feedback | `.idse/projects/demo/sessions/__blueprint__/feedback/feedback.md` | unrouted |" in text
+    )
     assert "Unrouted stages (no agent lists them): feedback." in text
 
 

@@ -142,7 +142,12 @@ def test_agents_lists_table(cli: Cli, ws: Workspace) -> None:
     lines = result.stdout.splitlines()
     assert lines[0] == "registry  .idse/projects/demo/agent_registry.json"
     assert lines[1].split() == ["AGENT", "ROLE", "MODE", "STAGES"]
-    assert lines[2].split(None, 3) == ["claude-code", "architect", "planning", "intent, context, spec, plan, tasks"]
+    assert lines[2].split(None, 3) == [
+        "claude-code",
+        "architect",
+        "planning",
+        "intent, context, spec, plan, tasks",
+    ]
     assert "unrouted  none" in lines
     assert "overlaps  none" in lines
 

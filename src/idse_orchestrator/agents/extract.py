@@ -134,7 +134,11 @@ def pydantic_message(err: Any, dotted: str) -> str:
         return f"{dotted!r} must not be empty"
     text = msg[:1].lower() + msg[1:]
     if kind.endswith("_type") or kind.endswith("_parsing"):
-        text += f" (got {_type_name(err.get('input'))})"
+        value = err.get("input")
+        text += f" (got {_type_name(value)})"
+        if kind == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            # `version: 1.0` is a float in YAML; the fix is not obvious to everyone.
+            text += "; put it in quotes"
     return f"{dotted!r}: {text}"
 
 
