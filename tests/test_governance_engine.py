@@ -246,13 +246,17 @@ def test_filled_documents_have_no_findings_and_are_complete():
 def test_missing_document_is_a001_without_a_line():
     status, findings = check_document(document("plan", None), ruleset())
     assert status == "missing"
-    assert [(f.rule, f.severity, f.path, f.line) for f in findings] == [("IDSE-A001", "error", path_of("plan"), None)]
+    assert [(f.rule, f.severity, f.path, f.line) for f in findings] == [
+        ("IDSE-A001", "error", path_of("plan"), None)
+    ]
     assert path_of("plan") in findings[0].message
     assert findings[0].session == SESSION
 
 
 def test_unreadable_document_is_a002_with_the_problem():
-    status, findings = check_document(document("spec", None, problem="is not valid UTF-8 (line 4)"), ruleset())
+    status, findings = check_document(
+        document("spec", None, problem="is not valid UTF-8 (line 4)"), ruleset()
+    )
     assert [f.rule for f in findings] == ["IDSE-A002"]
     assert "not valid UTF-8 (line 4)" in findings[0].message
     assert status == "in_progress"
@@ -264,8 +268,16 @@ def test_untouched_template_is_only_an_info_a005_on_line_1():
     assert [(f.rule, f.severity, f.line) for f in findings] == [("IDSE-A005", "info", 1)]
     # The recorded template hash alone proves it untouched, even when the template changed since.
     doc = document("intent", template("intent"), tpl="# another template\n")
-    doc = Document(doc.session, doc.stage, doc.path, doc.text, None, doc.template,
-                   frozenset({doc.text_sha256}), doc.text_sha256)
+    doc = Document(
+        doc.session,
+        doc.stage,
+        doc.path,
+        doc.text,
+        None,
+        doc.template,
+        frozenset({doc.text_sha256}),
+        doc.text_sha256,
+    )
     assert [f.rule for f in check_document(doc, ruleset())[1]] == ["IDSE-A005"]
     # One edit and it is content: A005 goes, the remaining markers are A006 warnings.
     edited = check_document(document("intent", template("intent") + "\nA note.\n"), ruleset())
@@ -278,7 +290,9 @@ def test_untouched_template_is_only_an_info_a005_on_line_1():
 
 
 def test_placeholder_in_prose_is_flagged_at_exact_line_and_column():
-    text = replace_section(filled("intent"), "Problem", "Users wait; the cause is [REQUIRES INPUT] today.\n\n")
+    text = replace_section(
+        filled("intent"), "Problem", "Users wait; the cause is [REQUIRES INPUT] today.\n\n"
+    )
     findings = by_rule(run("intent", text), "IDSE-A006")
     line = line_of(text, "Users wait")
     col = text.splitlines()[line - 1].index(MARKER) + 1
@@ -307,7 +321,15 @@ def test_two_placeholders_on_one_line_each_get_their_column():
         f"Prose.\n\n<!-- {MARKER} -->\n\n",
         f"Prose.\n\n<!--\nGuidance: {MARKER}\n-->\n\n",
     ],
-    ids=["fenced", "tilde-fenced", "indented", "code-span", "double-backtick-span", "comment", "multiline-comment"],
+    ids=[
+        "fenced",
+        "tilde-fenced",
+        "indented",
+        "code-span",
+        "double-backtick-span",
+        "comment",
+        "multiline-comment",
+    ],
 )
 def test_placeholder_inside_code_or_comments_is_not_flagged(body):
     text = replace_section(filled("intent"), "Problem", body)
@@ -365,11 +387,15 @@ def test_each_missing_section_is_reported_once():
     assert len(findings) == 2
 
 
-@pytest.mark.parametrize("body", ["\n", "\n\n\n", "\n<!-- guidance only -->\n\n"], ids=["blank", "blanks", "comment"])
+@pytest.mark.parametrize(
+    "body", ["\n", "\n\n\n", "\n<!-- guidance only -->\n\n"], ids=["blank", "blanks", "comment"]
+)
 def test_empty_required_section_is_a004_on_its_heading(body):
     text = replace_section(filled("plan"), "Architecture", body)
     findings = by_rule(run("plan", text), "IDSE-A004")
-    assert [(f.line, f.column, f.severity) for f in findings] == [(line_of(text, "## Architecture"), 1, "error")]
+    assert [(f.line, f.column, f.severity) for f in findings] == [
+        (line_of(text, "## Architecture"), 1, "error")
+    ]
     assert "Architecture" in findings[0].message
     assert by_rule(run("plan", replace_section(text, "Architecture", "\nNone.\n\n")), "IDSE-A004") == []
 
@@ -416,9 +442,13 @@ def test_component_impact_without_items_is_t002():
 
 def test_success_criteria_and_acceptance_criteria_need_items():
     intent = replace_section(filled("intent"), "Success Criteria", "It works.\n\n")
-    assert [f.line for f in by_rule(run("intent", intent), "IDSE-I001")] == [line_of(intent, "## Success Criteria")]
+    assert [f.line for f in by_rule(run("intent", intent), "IDSE-I001")] == [
+        line_of(intent, "## Success Criteria")
+    ]
     spec = replace_section(filled("spec"), "Acceptance Criteria", "Obvious.\n\n")
-    assert [f.line for f in by_rule(run("spec", spec), "IDSE-S002")] == [line_of(spec, "## Acceptance Criteria")]
+    assert [f.line for f in by_rule(run("spec", spec), "IDSE-S002")] == [
+        line_of(spec, "## Acceptance Criteria")
+    ]
 
 
 def test_feedback_action_must_name_an_artifact():
@@ -471,8 +501,8 @@ def test_alias_bomb_in_agent_profile_is_s001_about_aliases_and_fast(deadline):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="BUG: yamlsafe caps aliases at 100, the classic 9x9 billion-laughs uses 72, so IDSE-S001 accepts a "
-    "block that expands to 9**9 values (while 'idse compile agent-spec' rejects it as too large)",
+    reason="BUG: yamlsafe caps aliases at 100, the classic 9x9 billion-laughs uses 72, so IDSE-S001 "
+    "accepts a block that expands to 9**9 values (while 'idse compile agent-spec' rejects it as too large)",
 )
 def test_classic_billion_laughs_in_agent_profile_is_s001(deadline):
     text = spec_with_profile(alias_bomb(levels=9, width=9, sep=","))
@@ -489,7 +519,9 @@ def test_classic_billion_laughs_in_agent_profile_is_s001(deadline):
 def test_severity_override_and_disabled_rule_apply_to_findings():
     text = replace_section(filled("intent"), "Problem", f"{MARKER}\n\n")
     eff = apply_overrides(ruleset(), {"IDSE-A006": RuleOverride(severity="error")}, source="c")
-    assert [f.severity for f in by_rule(check_document(document("intent", text), eff)[1], "IDSE-A006")] == ["error"]
+    assert [f.severity for f in by_rule(check_document(document("intent", text), eff)[1], "IDSE-A006")] == [
+        "error"
+    ]
     off = apply_overrides(ruleset(), {"IDSE-A006": RuleOverride(enabled=False)}, source="c")
     status, findings = check_document(document("intent", text), off)
     assert by_rule(findings, "IDSE-A006") == []
@@ -519,10 +551,16 @@ def session_input(statuses: dict[str, str], problem: str | None = None) -> Sessi
 
 
 def test_spec_complete_while_context_in_progress_is_p001_on_the_spec():
-    statuses = {**dict.fromkeys(STAGE_NAMES, "pending"), "intent": "complete", "context": "in_progress",
-                "spec": "complete"}
+    statuses = {
+        **dict.fromkeys(STAGE_NAMES, "pending"),
+        "intent": "complete",
+        "context": "in_progress",
+        "spec": "complete",
+    }
     findings = check_session(session_input(statuses), ruleset())
-    assert [(f.rule, f.severity, f.path, f.line) for f in findings] == [("IDSE-P001", "error", path_of("spec"), None)]
+    assert [(f.rule, f.severity, f.path, f.line) for f in findings] == [
+        ("IDSE-P001", "error", path_of("spec"), None)
+    ]
     assert "spec is complete but upstream context is in progress" in findings[0].message
     assert findings[0].session == SESSION
     fixed = {**statuses, "context": "complete"}
@@ -543,8 +581,9 @@ def test_every_out_of_order_stage_gets_one_finding():
 
 
 def test_metadata_problem_is_m001_on_the_metadata_file():
-    findings = check_session(session_input(dict.fromkeys(STAGE_NAMES, "pending"), "does not match: status"),
-                             ruleset())
+    findings = check_session(
+        session_input(dict.fromkeys(STAGE_NAMES, "pending"), "does not match: status"), ruleset()
+    )
     assert [(f.rule, f.path) for f in findings] == [("IDSE-M001", f"{BASE}/metadata/session.json")]
     assert "does not match: status" in findings[0].message
 
@@ -568,7 +607,9 @@ def test_registry_schema_problem_is_r001():
         ("IDSE-R001", "error", REGISTRY, None)
     ]
     # Unreadable JSON: only R001, the routing checks have nothing to look at.
-    assert [f.rule for f in check_project(project(None, "invalid JSON at line 1"), ruleset())] == ["IDSE-R001"]
+    assert [f.rule for f in check_project(project(None, "invalid JSON at line 1"), ruleset())] == [
+        "IDSE-R001"
+    ]
 
 
 def test_stage_claimed_twice_is_r002_and_unrouted_stage_is_r003():
@@ -583,6 +624,10 @@ def test_stage_claimed_twice_is_r002_and_unrouted_stage_is_r003():
 
 
 def test_summarize_counts_by_severity():
-    findings = [Finding("IDSE-A001", "error", "p", 1, "m"), Finding("IDSE-A006", "warning", "p", 2, "m"),
-                Finding("IDSE-A005", "info", "p", 1, "m"), Finding("IDSE-A006", "warning", "q", 2, "m")]
+    findings = [
+        Finding("IDSE-A001", "error", "p", 1, "m"),
+        Finding("IDSE-A006", "warning", "p", 2, "m"),
+        Finding("IDSE-A005", "info", "p", 1, "m"),
+        Finding("IDSE-A006", "warning", "q", 2, "m"),
+    ]
     assert summarize(findings, 3) == {"errors": 1, "warnings": 2, "infos": 1, "sessions": 3}
