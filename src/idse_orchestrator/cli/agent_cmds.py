@@ -21,7 +21,9 @@ PROFILE_FORMATS = ("yaml", "json")
 @json_option
 @click.pass_context
 def agents(ctx: click.Context, project_name: str | None, as_json: bool) -> int:
-    """List the agents of the registry: role, mode and stages, plus unrouted stages and overlaps.
+    """List the agents, their modes and stages.
+
+    Also shows the stages no agent lists (unrouted) and those several list (overlaps).
 
     A stage belongs to the first agent (in registry order) that lists it.
     """
@@ -75,7 +77,9 @@ def agents_set_mode(ctx: click.Context, agent_id: str, mode: str, project_name: 
 @session_option
 @json_option
 def route(stage_name: str, project_name: str | None, session: str | None, as_json: bool) -> int:
-    """Print the agent that owns STAGE (exit 1 when no agent lists it).
+    """Print the agent that owns STAGE.
+
+    Exits 1 when no agent lists STAGE.
 
     JSON output: {"stage", "agent", "mode", "role"}.
     """
@@ -98,10 +102,11 @@ def route(stage_name: str, project_name: str | None, session: str | None, as_jso
 @project_option
 @json_option
 def generate_agent_files(check: bool, project_name: str | None, as_json: bool) -> int:
-    """Write CLAUDE.md, AGENTS.md, .github/copilot-instructions.md, .cursor/rules/idse.mdc and GEMINI.md.
+    """Write the IDE agents' instruction files.
 
-    Only the block between the idse:begin and idse:end markers is idse's; the rest of each file is
-    kept. Choose the files with `agent_files` in .idse/config.yaml.
+    The files are CLAUDE.md, AGENTS.md, .github/copilot-instructions.md, .cursor/rules/idse.mdc and
+    GEMINI.md. Only the block between the idse:begin and idse:end markers is idse's; the rest of
+    each file is kept. Choose the files with `agent_files` in .idse/config.yaml.
     """
     from idse_orchestrator.agents.files import agent_files_report
 
@@ -128,7 +133,7 @@ def generate_agent_files(check: bool, project_name: str | None, as_json: bool) -
 
 @click.group("compile")
 def compile_group() -> None:
-    """Compile pipeline documents into machine-readable artefacts."""
+    """Compile documents into machine-readable files."""
 
 
 @compile_group.command("agent-spec")
@@ -227,7 +232,10 @@ def _join_documents(texts: list[str], fmt: str) -> str:
 @click.command()
 @click.argument("name", type=click.Choice(SCHEMA_NAMES))
 def schema(name: str) -> int:
-    """Print a JSON Schema: agent-registry (agent_registry.json) or agent-profile (compiled profiles)."""
+    """Print the JSON Schema of an agent file.
+
+    NAME is agent-registry (agent_registry.json) or agent-profile (compiled agent profiles).
+    """
     from idse_orchestrator.agents.schema import schema_text
 
     click.echo(schema_text(name), nl=False)
