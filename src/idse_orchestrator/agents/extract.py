@@ -216,7 +216,7 @@ def extract_profile_block(text: str) -> ProfileBlock | ProfileProblem:
     section = st.section(SECTION_TITLE, level=2)
     if section is None:
         return ProfileProblem((Problem(1, f"no '## {SECTION_TITLE}' section", "no-section"),))
-    fences = [f for f in st.fences_in(section) if f.info.split()[:1] in (["yaml"], ["yml"])]
+    fences = [f for f in st.fences_in(section) if f.info.lower().split()[:1] in (["yaml"], ["yml"])]
     if not fences:
         return ProfileProblem(
             (Problem(section.start, f"the '## {SECTION_TITLE}' section has no ```yaml block", "no-block"),)
