@@ -78,7 +78,9 @@ class Workspaces:
     def documents(self, name: str) -> dict[str, bytes]:
         """Every file under the workspace's sessions/, by relative path: a snapshot to compare."""
         root = self.path(name) / ".idse/projects" / PROJECT / "sessions"
-        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+        return {
+            p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+        }
 
     def states(self, name: str, *extra: str) -> dict[str, str]:
         import json

@@ -103,7 +103,9 @@ class SyncSettings(BaseModel):
 
     def scrub(self, text: str) -> str:
         for secret in self.secrets():
-            text = text.replace(secret, MASK)
+            # Replacing a one- or two-letter "secret" would mangle every message and hide nothing.
+            if len(secret) >= 4:
+                text = text.replace(secret, MASK)
         return text
 
 

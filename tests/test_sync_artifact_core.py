@@ -1,0 +1,220 @@
+"""Two workspaces syncing through a real Artifact Core v1 HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from artifact_core_server import ArtifactCoreServer, sha256
+from test_sync_support import BLUEPRINT, PROJECT, Workspaces, one_line_error, sync_env
+
+TOKEN = "s3cr3t-T0KEN-4711-do-not-print"
+
+
+@pytest.fixture
+def server() -> Iterator[ArtifactCoreServer]:
+    srv = ArtifactCoreServer(token=TOKEN).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def wss(
+    server: ArtifactCoreServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Workspaces:
+    sync_env(monkeypatch, IDSE_SYNC_URL=server.url, IDSE_SYNC_TOKEN=TOKEN, IDSE_SYNC_BACKEND="artifact-core")
+    w = Workspaces(tmp_path, monkeypatch, capsys)
+    w.make("a")
+    w.make("b")
+    return w
+
+
+def test_round_trip_and_json_shapes(wss: Workspaces, server: ArtifactCoreServer) -> None:
+    status = wss.run("a", "sync", "status", "--json")
+    assert status.exit_code == 0
+    data = json.loads(status.stdout)
+    assert set(data) >= {"artifacts", "last_sync"}
+    assert data["last_sync"] is None
+    assert data["artifacts"][0] == {"session": BLUEPRINT, "stage": "intent", "state": "local-only"}
+
+    assert wss.run("a", "sync", "push").exit_code == 0
+    assert server.content(PROJECT, BLUEPRINT, "spec") == wss.read("a", "spec")
+    assert wss.run("b", "sync", "pull").exit_code == 0
+    wss.write("b", "context", "# Context from b\n")
+    pushed = wss.run("b", "sync", "push", "--json")
+    assert pushed.exit_code == 0
+    report = json.loads(pushed.stdout)
+    assert report["transferred"] == [{"session": BLUEPRINT, "stage": "context", "revision": "r8"}]
+    assert wss.run("a", "sync", "pull").exit_code == 0
+    assert wss.read("a", "context") == "# Context from b\n"
+    assert set(wss.states("a").values()) == {"in-sync"}
+    assert set(wss.states("b").values()) == {"in-sync"}
+    # The lineage travels in the optional project state endpoint.
+    assert server.states[PROJECT]["sessions"][BLUEPRINT]["stack"] == "python"
+
+
+def test_remote_project_mapping(
+    wss: Workspaces, server: ArtifactCoreServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IDSE_SYNC_PROJECT", "shared-design")
+    assert wss.run("a", "sync", "push").exit_code == 0
+    assert server.content("shared-design", BLUEPRINT, "plan") == wss.read("a", "plan")
+    assert PROJECT not in server.artifacts or not server.artifacts[PROJECT]
+
+
+def test_conflict_both_ways(wss: Workspaces, server: ArtifactCoreServer) -> None:
+    assert wss.run("a", "sync", "push").exit_code == 0
+    assert wss.run("b", "sync", "pull").exit_code == 0
+    wss.write("a", "spec", "# a's spec\n")
+    wss.write("b", "spec", "# b's spec\n")
+    assert wss.run("a", "sync", "push").exit_code == 0
+    pushed = wss.run("b", "sync", "push")
+    assert pushed.exit_code == 1
+    assert server.content(PROJECT, BLUEPRINT, "spec") == "# a's spec\n"
+    assert wss.read("b", "spec") == "# b's spec\n"
+    assert wss.doc("b", "spec").with_name("spec.remote.md").read_text() == "# a's spec\n"
+
+    # And the other way: a edits again, b resolves --ours first; a's pull must not overwrite a's edit.
+    wss.write("a", "spec", "# a's second spec\n")
+    assert wss.run("b", "sync", "resolve", BLUEPRINT, "spec", "--ours", "--yes").exit_code == 0
+    pulled = wss.run("a", "sync", "pull")
+    assert pulled.exit_code == 1 and "conflict" in pulled.stdout
+    assert wss.read("a", "spec") == "# a's second spec\n"
+    assert wss.doc("a", "spec").with_name("spec.remote.md").read_text() == "# b's spec\n"
+    assert wss.run("a", "sync", "resolve", BLUEPRINT, "spec", "--theirs", "--yes").exit_code == 0
+    assert wss.read("a", "spec") == "# b's spec\n"
+
+
+def test_concurrent_write_between_list_and_put_is_a_conflict(
+    wss: Workspaces, server: ArtifactCoreServer
+) -> None:
+    assert wss.run("a", "sync", "push").exit_code == 0
+    wss.write("a", "plan", "# a's plan\n")
+
+    def other_writer(project: str, session: str, stage: str) -> None:
+        server.before_put = None
+        server.put_raw(project, session, stage, "# written meanwhile\n")
+
+    server.before_put = other_writer
+    result = wss.run("a", "sync", "push")
+    assert result.exit_code == 1
+    assert server.content(PROJECT, BLUEPRINT, "plan") == "# written meanwhile\n"
+    assert wss.read("a", "plan") == "# a's plan\n"
+    assert wss.doc("a", "plan").with_name("plan.remote.md").read_text() == "# written meanwhile\n"
+
+
+def test_hostile_names_from_the_remote_write_nothing_outside(
+    wss: Workspaces, server: ArtifactCoreServer, tmp_path: Path
+) -> None:
+    hostile = [
+        ("../evil", "spec"),
+        ("a/b", "spec"),
+        (".hidden", "spec"),
+        (BLUEPRINT, "../../x"),
+        ("..", "plan"),
+    ]
+    for session, stage in hostile:
+        server.put_raw(PROJECT, session, stage, "pwned\n")
+    server.put_raw(PROJECT, "good-session", "intent", "# fine\n")
+    before = {p for p in tmp_path.rglob("*")}
+    result = wss.run("b", "sync", "pull", "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert {(r["session"], r["stage"]) for r in report["rejected"]} == set(hostile)
+    assert report["transferred"] == [{"session": "good-session", "stage": "intent", "revision": "r6"}]
+    created = {p for p in tmp_path.rglob("*")} - before
+    project = wss.path("b") / ".idse/projects/demo"
+    assert all(p.is_relative_to(project) for p in created), created
+    in_sessions = {
+        p.relative_to(project / "sessions").parts[0]
+        for p in created
+        if p.is_relative_to(project / "sessions")
+    }
+    assert in_sessions == {"good-session"}
+    assert not any(
+        "pwned" in p.read_text() for p in tmp_path.rglob("*") if p.is_file() and "shared" not in p.parts
+    )
+    text = wss.run("b", "sync", "status")
+    assert text.exit_code == 1 and "rejected remote '../evil'/'spec'" in text.stdout
+
+
+def test_tampered_content_is_refused(wss: Workspaces, server: ArtifactCoreServer) -> None:
+    server.put_raw(PROJECT, BLUEPRINT, "spec", "# remote\n")
+    server.artifacts[PROJECT][(BLUEPRINT, "spec")]["content"] = "# tampered in transit\n"
+    result = wss.run("b", "sync", "pull")
+    assert result.exit_code == 1
+    assert "does not match its sha256" in one_line_error(result)
+
+
+def test_retries_hide_transient_faults(wss: Workspaces, server: ArtifactCoreServer) -> None:
+    server.fail(0, "500")  # the listing fails once, the retry (request 1) succeeds
+    server.fail(2, "drop")  # the first PUT: connection dropped before it is applied
+    server.fail(4, "drop-after")  # the second PUT lands but its answer is lost: the retry sees 409 + our sha
+    result = wss.run("a", "sync", "push", "--json")
+    assert result.exit_code == 0, result
+    assert len(json.loads(result.stdout)["transferred"]) == 7
+    assert set(wss.states("a").values()) == {"in-sync"}
+
+
+def test_errors_are_one_line(
+    wss: Workspaces, server: ArtifactCoreServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.fail(0, "500", times=2)
+    result = wss.run("a", "sync", "push")
+    assert result.exit_code == 1
+    assert "server error 500 after 2 attempt(s)" in one_line_error(result)
+
+    server.fail(server.count, "echo-400")
+    result = wss.run("a", "sync", "status")
+    assert result.exit_code == 1 and "unexpected answer 400" in one_line_error(result)
+    assert TOKEN not in result.output
+
+    server.stop()
+    result = wss.run("a", "sync", "push")
+    assert result.exit_code == 1 and "connection" in one_line_error(result)
+
+
+def test_token_never_printed(
+    wss: Workspaces, server: ArtifactCoreServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outputs = []
+    wss.write("a", "spec", "# a\n")
+    for args in (
+        ("sync", "config"),
+        ("sync", "config", "--json"),
+        ("sync", "init"),
+        ("sync", "status", "--json"),
+        ("sync", "push"),
+        ("sync", "pull", "--json"),
+        ("sync", "status"),
+    ):
+        outputs.append(wss.run("a", *args))
+    wss.write("b", "spec", "# b\n")
+    outputs.append(wss.run("b", "sync", "push"))
+    outputs.append(wss.run("b", "sync", "resolve", BLUEPRINT, "spec", "--theirs", "--yes"))
+    assert "***" in outputs[0].stdout
+    monkeypatch.setenv("IDSE_SYNC_TOKEN", "wrong-" + TOKEN)
+    denied = wss.run("a", "sync", "push")
+    assert denied.exit_code == 1 and "authentication failed (401)" in one_line_error(denied)
+    outputs.append(denied)
+    monkeypatch.setenv("IDSE_SYNC_URL", "http://192.0.2.1:9")  # plain http to a remote host
+    refused = wss.run("a", "sync", "status")
+    assert refused.exit_code == 2 and "plain http" in refused.stderr
+    outputs.append(refused)
+    for result in outputs:
+        assert TOKEN not in result.output
+    assert all(r.exit_code in (0, 1, 2) for r in outputs)
+
+
+def test_invalid_server_answers(wss: Workspaces, server: ArtifactCoreServer) -> None:
+    server.put_raw(PROJECT, BLUEPRINT, "spec", "x")
+    server.artifacts[PROJECT][(BLUEPRINT, "spec")]["sha256"] = "not-a-hash"
+    result = wss.run("a", "sync", "status")
+    assert result.exit_code == 1 and "invalid response" in one_line_error(result)
+    server.artifacts[PROJECT][(BLUEPRINT, "spec")]["sha256"] = sha256("x")
+    assert wss.run("a", "sync", "status").exit_code == 1  # conflict: never synced, content differs
