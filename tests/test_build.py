@@ -71,7 +71,10 @@ def assert_nothing_ran(report: dict) -> None:
 def idse(cwd: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "idse_orchestrator", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -396,7 +399,10 @@ def test_two_concurrent_builds_agree_and_leave_a_valid_db(ws, cli, tmp_path):
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "idse_orchestrator", "build", "--json"],
-            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _ in range(2)
     ]

@@ -60,7 +60,7 @@ def _dot_tokens(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         m = _DOT_TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise ValueError(f"bad DOT at offset {pos}: {text[pos:pos + 30]!r}")
+            raise ValueError(f"bad DOT at offset {pos}: {text[pos : pos + 30]!r}")
         kind = m.lastgroup
         value = m.group(kind)
         if kind == "str":
@@ -313,8 +313,12 @@ def test_status_marks_up_to_date_stale_and_failed(two, cli, tmp_path):
     statuses = task_statuses(cli)
     assert statuses[f"validate:{FEAT}/spec"] == "stale"
     assert statuses[f"validate:{BLUEPRINT}/spec"] == "up-to-date"
-    assert all(statuses[f"validate:{s}/{st}"] == "up-to-date" for s in (BLUEPRINT, FEAT) for st in STAGE_NAMES
-               if (s, st) != (FEAT, "spec"))
+    assert all(
+        statuses[f"validate:{s}/{st}"] == "up-to-date"
+        for s in (BLUEPRINT, FEAT)
+        for st in STAGE_NAMES
+        if (s, st) != (FEAT, "spec")
+    )
     _, _, classes = check_mermaid(graph(cli, "--status"))
     assert classes[f"validate:{FEAT}/spec"] == "stale"
     assert classes[f"validate:{FEAT}/plan"] == "up_to_date"
