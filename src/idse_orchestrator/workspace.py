@@ -19,7 +19,25 @@ IDSE_DIR = ".idse"
 CACHE_DIR = ".cache"
 
 
+_CONFIG_CACHE: dict[str, tuple[tuple[int, int], Config]] = {}
+
+
 def load_config(path: Path) -> Config:
+    """``.idse/config.yaml`` as a model; parsed once per process while the file is unchanged."""
+    try:
+        st = path.stat()
+        stamp = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = (0, -1)
+    cached = _CONFIG_CACHE.get(str(path))
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    config = _load_config(path)
+    _CONFIG_CACHE[str(path)] = (stamp, config)
+    return config
+
+
+def _load_config(path: Path) -> Config:
     from pydantic import ValidationError
 
     from idse_orchestrator.fsutil import pydantic_problem, read_text

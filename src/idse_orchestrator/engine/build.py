@@ -112,6 +112,7 @@ def build(
     keep_going: bool = False,
     progress: Callable[[str], None] | None = None,
     warn: Callable[[str], None] = lambda _msg: None,
+    want_reasons: bool = True,
 ) -> BuildReport:
     from idse_orchestrator.engine.doit_adapter import run_tasks
 
@@ -126,7 +127,7 @@ def build(
         make = generator(ctx, families)
         with working_directory(ws.root):
             result = run_tasks(make, dep_file(ctx), [], jobs=jobs, force=force, keep_going=keep_going,
-                               progress=progress)
+                               progress=progress, want_reasons=want_reasons)
             outcomes = {o.name: o for o in result.outcomes}
             damaged = damaged_results(ctx)
             if damaged:
@@ -240,7 +241,7 @@ def session_report(ws: Workspace, project: Project, session: str | None = None) 
     project.metadata(sid)  # a damaged session.json is an error naming the file, not a finding here
     load_state(ws, project)
     families = VALIDATION_FAMILIES + (("state",) if sid == project.current_session() else ())
-    report = build(ws, project, [sid], families=families)
+    report = build(ws, project, [sid], families=families, want_reasons=False)
     if report.failed:
         from idse_orchestrator.errors import Failed
 

@@ -87,7 +87,8 @@ class TaskOutcome:
 class Recorder:
     """A doit reporter that records each task's outcome and why it ran, and shows progress."""
 
-    def __init__(self, progress: Callable[[str], None] | None) -> None:
+    def __init__(self, progress: Callable[[str], None] | None, want_reasons: bool = True) -> None:
+        self.want_reasons = want_reasons
         self.outcomes: dict[str, TaskOutcome] = {}
         self.dep_manager: Any = None
         self.tasks: dict[str, Any] = {}
@@ -106,7 +107,8 @@ class Recorder:
         if task.subtask_of is None and not task.actions:
             return
         reasons: list[str] = []
-        if self.dep_manager is not None:
+        if self.dep_manager is not None and self.want_reasons:
+            # doit's runner checks without keeping reasons; asking again (only for tasks that run) does.
             status = self.dep_manager.get_status(task, self.tasks, get_log=True)
             reasons = explain_reasons(status.reasons)
         self.outcomes[task.name] = TaskOutcome(task.name, "ran", reasons)
@@ -245,9 +247,10 @@ def run_tasks(
     force: bool = False,
     keep_going: bool = False,
     progress: Callable[[str], None] | None = None,
+    want_reasons: bool = True,
 ) -> RunResult:
     """Run the selected tasks (all when empty). The caller has made the repo root the cwd."""
-    recorder = Recorder(progress)
+    recorder = Recorder(progress, want_reasons)
     out = io.StringIO()
     args = ["run"]
     if jobs > 1:

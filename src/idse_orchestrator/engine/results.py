@@ -13,7 +13,8 @@ SCHEMA = 1
 
 def write_result(path: Path, data: dict[str, Any]) -> None:
     payload = {"schema": SCHEMA, **data}
-    atomic_write_text(path, json.dumps(payload, sort_keys=True, separators=(",", ":")) + "\n")
+    # Derived data: atomic (never torn) but not fsynced; a lost result is simply rebuilt.
+    atomic_write_text(path, json.dumps(payload, sort_keys=True, separators=(",", ":")) + "\n", durable=False)
 
 
 def read_result(path: Path) -> dict[str, Any] | None:

@@ -59,9 +59,9 @@ def not_untouched(view: DocView, params: dict[str, Any]) -> Iterator[Hit]:
     yield {"line": 1}
 
 
-def _required(view: DocView) -> list[str]:
+def _required(view: DocView) -> tuple[str, ...]:
     # Derived from the template actually in use (shipped or overridden): no second list by hand.
-    return [h.title for h in view.template_structure.headings if h.level == 2]
+    return view.required_sections
 
 
 @check("required_sections")

@@ -69,6 +69,8 @@ class Document:
     template: str = ""  # the stage's template rendered for this session
     template_hashes: frozenset[str] = frozenset()
     text_sha256: str = ""
+    # Level-2 headings of the template; derived from ``template`` when not given.
+    required_sections: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -83,8 +85,10 @@ class DocView:
         return parse(self.doc.text or "")
 
     @cached_property
-    def template_structure(self) -> Structure:
-        return _template_structure(self.doc.template)
+    def required_sections(self) -> tuple[str, ...]:
+        if self.doc.required_sections is not None:
+            return self.doc.required_sections
+        return tuple(h.title for h in _template_structure(self.doc.template).headings if h.level == 2)
 
     @cached_property
     def markers(self) -> list[tuple[int, int]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 from idse_orchestrator.errors import BadFile
 from idse_orchestrator.fsutil import read_text
@@ -22,6 +23,29 @@ def session_metadata(project: Project, session: str) -> tuple[SessionMetadata, s
         return SessionMetadata(id=session, project=project.name, type=kind), problem
 
 
+@lru_cache(maxsize=64)
+def _sections_of(source: str) -> tuple[str, ...] | None:
+    """Level-2 headings of a template source, rendered once with a neutral context."""
+    from idse_orchestrator.markdown import parse
+    from idse_orchestrator.sessions import document_context
+    from idse_orchestrator.templating import render_text
+
+    try:
+        rendered = render_text(source, document_context("project", "session", "stack", "parent"))
+    except BadFile:
+        return None
+    return tuple(h.title for h in parse(rendered).headings if h.level == 2)
+
+
+def required_sections(ws: Workspace, stage: Stage) -> tuple[str, ...] | None:
+    from idse_orchestrator.templating import template_path
+
+    try:
+        return _sections_of(read_text(template_path(f"pipeline/{stage.template}", ws)))
+    except BadFile:
+        return None
+
+
 def load_document(ws: Workspace, project: Project, session: str, stage: Stage, meta: SessionMetadata) -> Document:
     from idse_orchestrator.sessions import render_document
 
@@ -31,15 +55,16 @@ def load_document(ws: Workspace, project: Project, session: str, stage: Stage, m
         template = render_document(ws, stage, meta)
     except BadFile:
         template = ""
+    sections = required_sections(ws, stage)
     hashes = frozenset(v for k, v in meta.template_sha256.items() if k == stage.name)
     if not path.exists() and not path.is_symlink():
-        return Document(session, stage.name, rel, None, None, template, hashes)
+        return Document(session, stage.name, rel, None, None, template, hashes, "", sections)
     try:
         text = read_text(path)
     except BadFile as exc:
-        return Document(session, stage.name, rel, None, exc.message.split(": ", 1)[-1], template, hashes)
+        return Document(session, stage.name, rel, None, exc.message.split(": ", 1)[-1], template, hashes, "", sections)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return Document(session, stage.name, rel, text, None, template, hashes, digest)
+    return Document(session, stage.name, rel, text, None, template, hashes, digest, sections)
 
 
 def session_input(ws: Workspace, project: Project, session: str, statuses: dict[str, StageStatus],

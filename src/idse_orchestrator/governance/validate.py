@@ -41,7 +41,7 @@ def validate(
 
     ruleset = effective_ruleset(ws.config.rules)
     wanted = {ruleset.rule(r).id for r in rule_ids} if rule_ids else None
-    report = build(ws, project, sessions, families=VALIDATION_FAMILIES, warn=warn)
+    report = build(ws, project, sessions, families=VALIDATION_FAMILIES, warn=warn, want_reasons=False)
     if report.failed:
         from idse_orchestrator.errors import Failed
 
