@@ -218,3 +218,35 @@ def test_invalid_server_answers(wss: Workspaces, server: ArtifactCoreServer) -> 
     assert result.exit_code == 1 and "invalid response" in one_line_error(result)
     server.artifacts[PROJECT][(BLUEPRINT, "spec")]["sha256"] = sha256("x")
     assert wss.run("a", "sync", "status").exit_code == 1  # conflict: never synced, content differs
+
+
+def test_openapi_description_matches_the_protocol_in_use() -> None:
+    import yaml
+
+    spec = yaml.safe_load((Path(__file__).parents[1] / "docs/artifact-core-openapi.yaml").read_text())
+    paths = spec["paths"]
+    assert set(paths) == {
+        "/v1/projects/{project}/artifacts",
+        "/v1/projects/{project}/sessions/{session}/artifacts/{stage}",
+        "/v1/projects/{project}/state",
+    }
+    one = paths["/v1/projects/{project}/sessions/{session}/artifacts/{stage}"]
+    assert set(one["put"]["responses"]) >= {"200", "409", "401", "403"}
+    schemas = spec["components"]["schemas"]
+    assert schemas["WriteRequest"]["required"] == ["content", "sha256", "base_revision"]
+    assert schemas["Stage"]["enum"] == [
+        "intent",
+        "context",
+        "spec",
+        "plan",
+        "tasks",
+        "implementation",
+        "feedback",
+    ]
+    assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+def test_push_of_an_unknown_session_is_refused(wss: Workspaces, server: ArtifactCoreServer) -> None:
+    result = wss.run("a", "sync", "push", "--session", "nope")
+    assert result.exit_code == 2 and "no session 'nope'" in one_line_error(result)
+    assert server.count == 0

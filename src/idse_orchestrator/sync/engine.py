@@ -9,17 +9,16 @@ rerun finishes the job. Deletions are not propagated: an artifact missing on one
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
 from idse_orchestrator import ids
-from idse_orchestrator.errors import Failed, IdseError, InvalidName, RemoteError, UsageError
+from idse_orchestrator.errors import Failed, InvalidName, RemoteError, UsageError
 from idse_orchestrator.fsutil import MAX_DOCUMENT_BYTES, atomic_write_text, read_text
 from idse_orchestrator.stages import BLUEPRINT, BY_NAME, STAGE_NAMES, STAGES
 from idse_orchestrator.sync.backends.filesystem import FilesystemStore, local_store
+from idse_orchestrator.sync.last_sync import read_last_sync, set_last_sync
 from idse_orchestrator.sync.lineage import ensure_metadata, push_lineage
 from idse_orchestrator.sync.record import (
     BaseEntry,
@@ -272,7 +271,7 @@ def status(ctx: SyncContext, session: str | None = None) -> dict[str, Any]:
         "remote": ctx.store.description,
         "artifacts": [row.item() for row in rows],
         "rejected": rejected,
-        "last_sync": _state_last_sync(ctx),
+        "last_sync": read_last_sync(ctx.ws, ctx.project),
     }
 
 
@@ -280,6 +279,8 @@ def transfer(
     ctx: SyncContext, direction: Literal["push", "pull"], session: str | None, dry_run: bool
 ) -> Report:
     """Push or pull every artifact in scope that is ahead on the sending side."""
+    if direction == "push" and session is not None:
+        ctx.project.require_session(session)
     rows, rejected = classify(ctx, session)
     report = Report(direction, dry_run=dry_run, rejected=rejected)
     wanted = UPLOAD if direction == "push" else DOWNLOAD
@@ -304,7 +305,7 @@ def transfer(
         else:
             _download(ctx, row, report, new_sessions)
     if dry_run:
-        report.last_sync = _state_last_sync(ctx)
+        report.last_sync = read_last_sync(ctx.ws, ctx.project)
         return report
     if direction == "push":
         sessions = [session] if session else ctx.project.session_ids()
@@ -314,7 +315,7 @@ def transfer(
     if report.transferred or everything_in_sync:
         report.last_sync = set_last_sync(ctx.ws, ctx.project)
     else:
-        report.last_sync = _state_last_sync(ctx)
+        report.last_sync = read_last_sync(ctx.ws, ctx.project)
     return report
 
 
@@ -349,35 +350,3 @@ def resolve(ctx: SyncContext, session: str, stage: str, side: Literal["ours", "t
     copy = remote_copy_path(ctx.project, session, stage)
     copy.unlink(missing_ok=True)
     return {"session": session, "stage": stage, "kept": side, "last_sync": set_last_sync(ctx.ws, ctx.project)}
-
-
-def _state_last_sync(ctx: SyncContext) -> str | None:
-    from idse_orchestrator.sessions import load_state
-
-    try:
-        state = load_state(ctx.ws, ctx.project)
-    except IdseError:
-        return None
-    return state.last_sync if state else None
-
-
-def set_last_sync(ws: Workspace, project: Project) -> str:
-    """Stamp ``last_sync`` in session_state.json, refreshing the rest of that derived file too."""
-    from idse_orchestrator.fsutil import save_model
-    from idse_orchestrator.models import SessionState
-    from idse_orchestrator.sessions import load_state
-    from idse_orchestrator.status import refresh_state
-
-    now = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    # The state is derived: a broken current session must not fail a sync that succeeded.
-    with contextlib.suppress(IdseError):
-        refresh_state(ws, project)
-    try:
-        state = load_state(ws, project)
-    except IdseError:
-        state = None
-    if state is None:
-        state = SessionState(project=project.name, session=BLUEPRINT)
-    state.last_sync = now
-    save_model(project.state_path, state)
-    return now
