@@ -2,8 +2,7 @@
 
 `doit list` and `doit` run the same task generators as `idse build` (validation per artifact,
 session checks and staleness, the registry check, session_state.json, agent files and profiles),
-sharing the same dependency database in `.idse/.cache/` (same JSON format; `idse build` merely
-writes it atomically).
+sharing the same sqlite3 dependency database in `.idse/.cache/`.
 """
 
 from pathlib import Path
@@ -15,10 +14,11 @@ from idse_orchestrator.workspace import Workspace
 
 _ws = Workspace.discover(Path(__file__).resolve().parent)
 _ctx = BuildContext.create(_ws, _ws.project())
+_ws.cache_dir.mkdir(parents=True, exist_ok=True)
 
 DOIT_CONFIG = {
     "dep_file": dep_file(_ctx),
-    "backend": "json",
+    "backend": "sqlite3",
     "check_file_uptodate": "md5",
     "verbosity": 0,
 }

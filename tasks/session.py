@@ -24,6 +24,7 @@ def generate(ctx: BuildContext) -> Iterator[TaskDict]:
         yield {
             "basename": "session",
             "name": session,
+            "owner": session,
             "doc": f"pipeline order, metadata and staleness of session {session}",
             "actions": [(check_session_task, [ctx.root, ctx.project, session, ctx.session_result_rel(session)])],
             "file_dep": deps,

@@ -13,7 +13,7 @@ TaskDict = dict[str, object]
 
 
 def generate(ctx: BuildContext) -> Iterator[TaskDict]:
-    if ctx.current not in ctx.sessions:
+    if ctx.current not in ctx.scope:
         return
     deps = [ctx.result_rel(ctx.current, s.name) for s in STAGES]
     deps += [ctx.session_result_rel(ctx.current), ctx.project_result_rel()]
@@ -23,6 +23,8 @@ def generate(ctx: BuildContext) -> Iterator[TaskDict]:
     yield {
         "basename": "state",
         "name": None,
+        # It reports on the current session, so it belongs (for the build index) to that session.
+        "owner": ctx.current,
         "doc": "session_state.json for the current session",
         "actions": [(write_state_task, [ctx.root, ctx.project, ctx.current])],
         "file_dep": deps,
@@ -32,7 +34,7 @@ def generate(ctx: BuildContext) -> Iterator[TaskDict]:
 
 
 def write_state_task(root: str, project: str, session: str) -> None:
-    from idse_orchestrator.engine.build import session_results
+    from idse_orchestrator.engine.queries import session_results
     from idse_orchestrator.engine.results import read_result
     from idse_orchestrator.status import refresh_state
     from idse_orchestrator.workspace import Project, Workspace

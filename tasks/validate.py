@@ -38,11 +38,13 @@ def generate(ctx: BuildContext) -> Iterator[TaskDict]:
             deps = meta_dep + tpl_deps
             if os.path.isfile(f"{root}/{doc}"):
                 deps = [doc, *deps]
+            target = ctx.result_rel(session, stage.name)
             yield {
                 "basename": "validate",
                 "name": f"{session}/{stage.name}",
+                "owner": session,
                 "doc": f"validate {doc}",
-                "actions": [(validate_artifact, [root, ctx.project, session, stage.name, ctx.result_rel(session, stage.name)])],
+                "actions": [(validate_artifact, [root, ctx.project, session, stage.name, target])],
                 "file_dep": deps,
                 "targets": [ctx.result_rel(session, stage.name)],
                 "config": ctx.config_string(template=tpl_config),

@@ -133,19 +133,31 @@ _BACKTICKS = re.compile(r"`+")
 
 
 def code_span_ranges(line: str) -> list[tuple[int, int]]:
-    """Column ranges [start, end) of inline code spans on one line (CommonMark backtick matching)."""
+    """Column ranges [start, end) of inline code spans on one line (CommonMark backtick matching).
+
+    A backslash before a backtick run outside a span escapes its first backtick.
+    """
     ranges = []
-    runs = list(_BACKTICKS.finditer(line))
+    runs = [(m.start(), m.end()) for m in _BACKTICKS.finditer(line)]
     i = 0
     while i < len(runs):
-        opener = runs[i]
+        start, end = runs[i]
+        if start > 0 and line[start - 1] == "\\":
+            start += 1
+            if start == end:
+                i += 1
+                continue
+        length = end - start
         for j in range(i + 1, len(runs)):
-            if len(runs[j].group()) == len(opener.group()):
-                ranges.append((opener.start(), runs[j].end()))
+            if runs[j][1] - runs[j][0] == length:
+                ranges.append((start, runs[j][1]))
                 i = j
                 break
         i += 1
     return ranges
+
+
+_HTML_COMMENT = re.compile(r"<!--.*?-->")
 
 
 def find_markers(st: Structure, marker: str = MARKER) -> list[tuple[int, int]]:
@@ -155,6 +167,8 @@ def find_markers(st: Structure, marker: str = MARKER) -> list[tuple[int, int]]:
         if marker not in line or lineno in st.code_lines or lineno in st.comment_lines:
             continue
         spans = code_span_ranges(line) if "`" in line else []
+        if "<!--" in line:
+            spans += [(m.start(), m.end()) for m in _HTML_COMMENT.finditer(line)]
         col = line.find(marker)
         while col != -1:
             if not any(a <= col < b for a, b in spans):

@@ -55,19 +55,28 @@ def _write_new(path: Path, text: str, created: list[str], ws: Workspace) -> None
 def _write_session(
     ws: Workspace, project: Project, meta: SessionMetadata, seeded: dict[str, str], created: list[str]
 ) -> None:
-    """Write the documents of a session that are missing (never overwriting), then its metadata."""
+    """Write the documents of a session that are missing (never overwriting), then its metadata.
+
+    Every document is rendered before anything is written, so a template error leaves nothing behind.
+    """
+    texts = render_session(ws, meta, seeded)
     for stage in STAGES:
-        path = project.document_path(meta.id, stage)
-        if stage.name in seeded:
-            text = seeded[stage.name]
-        else:
-            text = render_document(ws, stage, meta)
-            meta.template_sha256[stage.name] = sha256_text(text)
-        _write_new(path, text, created, ws)
+        _write_new(project.document_path(meta.id, stage), texts[stage.name], created, ws)
     meta_path = project.metadata_path(meta.id)
     if not meta_path.exists():
         atomic_write_text(meta_path, dump_json(meta.model_dump(mode="json", exclude_none=False)))
         created.append(ws.rel(meta_path))
+
+
+def render_session(ws: Workspace, meta: SessionMetadata, seeded: dict[str, str]) -> dict[str, str]:
+    texts: dict[str, str] = {}
+    for stage in STAGES:
+        if stage.name in seeded:
+            texts[stage.name] = seeded[stage.name]
+        else:
+            texts[stage.name] = render_document(ws, stage, meta)
+            meta.template_sha256[stage.name] = sha256_text(texts[stage.name])
+    return texts
 
 
 def init_project(ws: Workspace, name: str, *, stack: str | None = None, force: bool = False) -> list[str]:
@@ -82,13 +91,14 @@ def init_project(ws: Workspace, name: str, *, stack: str | None = None, force: b
         raise AlreadyExists(
             f"project {name!r} already exists at {ws.rel(project.path)}; use --force to add only missing files"
         )
+    meta = SessionMetadata(id=BLUEPRINT, project=name, type="blueprint", parent=None, stack=stack)
+    render_session(ws, meta.model_copy(deep=True), {})  # a template error must leave nothing behind
     created: list[str] = []
     ws.idse_dir.mkdir(parents=True, exist_ok=True)
     _write_new(ws.config_path, CONFIG_TEMPLATE.format(project=name), created, ws)
     _write_new(ws.idse_dir / ".gitignore", GITIGNORE, created, ws)
     _write_new(project.current_session_path, BLUEPRINT + "\n", created, ws)
     _write_new(project.registry_path, dump_json(default_registry().model_dump(mode="json")), created, ws)
-    meta = SessionMetadata(id=BLUEPRINT, project=name, type="blueprint", parent=None, stack=stack)
     _write_session(ws, project, meta, {}, created)
     if not project.state_path.exists():
         from idse_orchestrator.status import refresh_state
@@ -121,7 +131,7 @@ def spawn_session(ws: Workspace, project: Project, session: str, parent: str | N
     """A feature session that starts from its parent's intent and context and records the lineage."""
     from idse_orchestrator.status import document_status
 
-    parent = project.require_session(parent or BLUEPRINT)
+    parent = project.require_session(BLUEPRINT if parent is None else parent)
     meta = _new_session(ws, project, session, parent)
     parent_meta = project.metadata(parent)
     seeded: dict[str, str] = {}
@@ -143,6 +153,7 @@ def spawn_session(ws: Workspace, project: Project, session: str, parent: str | N
 
 def switch_session(ws: Workspace, project: Project, session: str) -> None:
     project.require_session(session)
+    load_state(ws, project)  # a damaged state file is reported before anything changes
     atomic_write_text(project.current_session_path, session + "\n")
     from idse_orchestrator.status import refresh_state
 

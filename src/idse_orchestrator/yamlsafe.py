@@ -10,6 +10,8 @@ from typing import Any
 
 MAX_YAML_BYTES = 256 * 1024
 MAX_ALIASES = 100
+# Values after alias expansion: a few nested aliases can otherwise stand for billions of nodes.
+MAX_EXPANDED_NODES = 100_000
 
 
 class YamlError(Exception):
@@ -18,7 +20,37 @@ class YamlError(Exception):
         self.line = line
 
 
-def safe_load(text: str, *, max_bytes: int = MAX_YAML_BYTES, max_aliases: int = MAX_ALIASES) -> Any:
+def _check_expansion(root: Any, limit: int) -> None:
+    """Size of the node graph with every alias expanded, computed on the shared (DAG) form."""
+    import yaml
+
+    sizes: dict[int, int] = {}
+
+    def size(node: Any) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        sizes[key] = 1  # guards recursive structures
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        sizes[key] = total
+        if total > limit:
+            raise YamlError(f"YAML aliases expand to more than {limit} values", node.start_mark.line + 1)
+        return total
+
+    size(root)
+
+
+def safe_load(
+    text: str,
+    *,
+    max_bytes: int = MAX_YAML_BYTES,
+    max_aliases: int = MAX_ALIASES,
+    max_nodes: int = MAX_EXPANDED_NODES,
+) -> Any:
     """Parse YAML with the safe loader, rejecting oversized input and excessive alias use.
 
     Line numbers in errors are 1-based and relative to ``text``.
@@ -35,9 +67,15 @@ def safe_load(text: str, *, max_bytes: int = MAX_YAML_BYTES, max_aliases: int = 
             if self.check_event(yaml.AliasEvent):
                 _Bounded.aliases_seen += 1
                 if _Bounded.aliases_seen > max_aliases:
-                    mark = self.peek_event().start_mark
+                    mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
                     raise YamlError(f"YAML uses more than {max_aliases} aliases", mark.line + 1)
             return super().compose_node(parent, index)
+
+        def get_single_node(self) -> Any:
+            node = super().get_single_node()
+            if node is not None and _Bounded.aliases_seen:
+                _check_expansion(node, max_nodes)
+            return node
 
     try:
         return yaml.load(text, Loader=_Bounded)  # noqa: S506 - _Bounded is a SafeLoader

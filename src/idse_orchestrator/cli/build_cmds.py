@@ -45,7 +45,7 @@ def build(
 ) -> int:
     """Run the task graph: validate, check, and write only what is out of date."""
     from idse_orchestrator.engine.build import build as run_build
-    from idse_orchestrator.engine.build import explain_task
+    from idse_orchestrator.engine.queries import explain_task
 
     ws, proj = open_project(project_name)
     if explain:
@@ -102,7 +102,7 @@ def build(
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
 def graph(project_name: str | None, fmt: str, sessions: tuple[str, ...], with_status: bool, output: str | None) -> int:
     """Draw the task graph: tasks and files as nodes, dependencies as edges."""
-    from idse_orchestrator.engine.build import graph_statuses, task_list
+    from idse_orchestrator.engine.queries import graph_statuses, task_list
     from idse_orchestrator.engine.graph import graph_model, render
 
     ws, proj = open_project(project_name)
@@ -127,7 +127,7 @@ def graph(project_name: str | None, fmt: str, sessions: tuple[str, ...], with_st
 @json_option
 def accept(stage: str, project_name: str | None, session: str | None, as_json: bool) -> int:
     """Record that STAGE was reviewed against its current upstream documents (clears 'stale')."""
-    from idse_orchestrator.engine.build import accept_stage
+    from idse_orchestrator.engine.queries import accept_stage
 
     ws, proj = open_project(project_name)
     upstream = accept_stage(ws, proj, session, stage)

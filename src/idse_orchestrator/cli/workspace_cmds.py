@@ -38,7 +38,7 @@ def init(project: str, stack: str | None, force: bool, as_json: bool) -> int:
 @click.option("--why", is_flag=True, help="Explain stale stages: which upstream document changed.")
 def status(project_name: str | None, session: str | None, as_json: bool, why: bool) -> int:
     """Show each pipeline stage of a session with its status and agent."""
-    from idse_orchestrator.engine.build import session_report
+    from idse_orchestrator.engine.queries import session_report
 
     ws, proj = open_project(project_name)
     report = session_report(ws, proj, session)

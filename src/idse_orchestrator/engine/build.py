@@ -1,8 +1,14 @@
-"""`idse build`: run the task graph of a project under a lock, recover a damaged cache, gather results."""
+"""`idse build`: run the task graph of a project under a lock, recover a damaged cache, gather results.
+
+A build first asks the build index which sessions could have changed (one ``stat`` per file); when
+none could, it answers without loading doit. Otherwise doit sees the tasks of those sessions plus
+the project-wide ones and decides, by content, what actually reruns.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -10,11 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from idse_orchestrator import __version__
 from idse_orchestrator.engine.context import BuildContext
+from idse_orchestrator.engine.index import PROJECT_OWNER, BuildIndex
 from idse_orchestrator.engine.results import read_result
-from idse_orchestrator.errors import NotFound, UsageError
+from idse_orchestrator.errors import UsageError
 from idse_orchestrator.fsutil import file_lock
 from idse_orchestrator.governance.engine import Finding, summarize
+from idse_orchestrator.stages import STAGES
 from idse_orchestrator.workspace import Project, Workspace
 
 DEFAULT_FAMILIES = ("validate", "session", "registry", "state", "agents")
@@ -39,7 +48,7 @@ class BuildReport:
             "ran": counts["ran"],
             "up_to_date": counts["up-to-date"],
             "failed": counts["failed"],
-            **{k: v for k, v in summarize(self.findings, len(self.sessions)).items()},
+            **summarize(self.findings, len(self.sessions)),
         }
 
     @property
@@ -60,7 +69,12 @@ def working_directory(path: Path) -> Iterator[None]:
 
 
 def dep_file(ctx: BuildContext) -> str:
-    return f"{ctx.cache_rel}/{ctx.project}.doit.json"
+    return f"{ctx.cache_rel}/{ctx.project}.doit.sqlite"
+
+
+def index_file(ctx: BuildContext, families: tuple[str, ...]) -> str:
+    tag = hashlib.sha256(",".join(families).encode()).hexdigest()[:8]
+    return f"{ctx.cache_rel}/{ctx.project}.index-{tag}.sqlite"
 
 
 def lock_path(ws: Workspace, project: Project) -> Path:
@@ -78,19 +92,42 @@ def generator(ctx: BuildContext, families: tuple[str, ...]) -> Callable[[], Iter
     return make
 
 
+def _move_aside(ws: Workspace, rel: str, problem: str, warn: Callable[[str], None]) -> None:
+    path = ws.root / rel
+    aside = path.with_name(path.name + ".corrupt")
+    with contextlib.suppress(OSError):
+        os.replace(path, aside)
+    warn(f"build cache {rel} was unreadable ({problem}); moved to {aside.name}, rebuilding from scratch")
+
+
+def sqlite_header_ok(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(16) == b"SQLite format 3\x00"
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
 def recover_cache(ws: Workspace, ctx: BuildContext, warn: Callable[[str], None]) -> None:
     """Move an unreadable dependency database aside so the build starts from scratch."""
     from idse_orchestrator.engine.doit_adapter import check_db
 
-    path = ws.root / dep_file(ctx)
-    problem = check_db(str(path))
-    if problem is None:
-        return
-    aside = path.with_suffix(".corrupt")
-    with contextlib.suppress(OSError):
-        os.replace(path, aside)
-    shutil.rmtree(ws.root / ctx.results_rel(), ignore_errors=True)
-    warn(f"build cache {ws.rel(path)} was unreadable ({problem}); moved to {aside.name}, rebuilding from scratch")
+    problem = check_db(str(ws.root / dep_file(ctx)))
+    if problem is not None:
+        _move_aside(ws, dep_file(ctx), problem, warn)
+        shutil.rmtree(ws.root / ctx.results_rel(), ignore_errors=True)
+
+
+def open_index(ws: Workspace, rel: str, warn: Callable[[str], None]) -> BuildIndex:
+    import sqlite3
+
+    try:
+        return BuildIndex(str(ws.root / rel))
+    except sqlite3.DatabaseError as exc:
+        _move_aside(ws, rel, str(exc), warn)
+        return BuildIndex(str(ws.root / rel))
 
 
 def resolve_sessions(project: Project, sessions: list[str] | None) -> list[str] | None:
@@ -99,6 +136,27 @@ def resolve_sessions(project: Project, sessions: list[str] | None) -> list[str] 
     for sid in sessions:
         project.require_session(sid)
     return list(dict.fromkeys(sessions))
+
+
+def build_key(ws: Workspace, families: tuple[str, ...]) -> str:
+    """What invalidates every task at once: idse's version (rules, shipped templates) and the config."""
+    from idse_orchestrator.engine.index import fingerprint
+
+    return f"{__version__}|{','.join(families)}|{fingerprint(str(ws.config_path))}"
+
+
+def project_files(ctx: BuildContext) -> set[str]:
+    """Files whose appearance or change can alter the task graph itself (beyond declared deps)."""
+    files = {f"{ctx.project_rel}/CURRENT_SESSION", f"{ctx.project_rel}/agent_registry.json",
+             f"{ctx.project_rel}/sessions", ".idse/config.yaml"}
+    for stage in STAGES:
+        files.add(f".idse/templates/pipeline/{stage.template}")
+        files.add(f".idse/templates/{stage.template}")
+    return files
+
+
+def owner_of(task: dict[str, Any]) -> str:
+    return str(task.get("owner", PROJECT_OWNER))
 
 
 def build(
@@ -114,60 +172,157 @@ def build(
     warn: Callable[[str], None] = lambda _msg: None,
     want_reasons: bool = True,
 ) -> BuildReport:
-    from idse_orchestrator.engine.doit_adapter import run_tasks
-
     if jobs < 1:
         raise UsageError("--jobs must be at least 1")
     chosen = resolve_sessions(project, sessions)
-    ctx = BuildContext.create(ws, project, chosen)
-    ctx.ruleset_digest  # noqa: B018 - surfaces a malformed rule override as one clear error, before doit
+    selected = tuple(chosen) if chosen else tuple(project.session_ids())
+    current = project.current_session()
     ws.cache_dir.mkdir(parents=True, exist_ok=True)
     with file_lock(lock_path(ws, project), what="build"):
-        recover_cache(ws, ctx, warn)
-        make = generator(ctx, families)
+        base = BuildContext(str(ws.root), project.name, selected, current)
+        key = build_key(ws, families)
         with working_directory(ws.root):
-            result = run_tasks(make, dep_file(ctx), [], jobs=jobs, force=force, keep_going=keep_going,
-                               progress=progress, want_reasons=want_reasons)
-            outcomes = {o.name: o for o in result.outcomes}
-            damaged = damaged_results(ctx)
-            if damaged:
-                # A result file was damaged after it was written: rebuild exactly those.
-                for rel in damaged:
-                    with contextlib.suppress(OSError):
-                        os.unlink(ws.root / rel)
-                again = run_tasks(make, dep_file(ctx), [], jobs=jobs, keep_going=keep_going, progress=progress)
-                outcomes.update({o.name: o for o in again.outcomes if o.status != "up-to-date"})
-                result.errors.extend(again.errors)
-    tasks = [
-        {"name": o.name, "status": o.status, "reasons": o.reasons, **({"error": o.error} if o.error else {})}
-        for o in sorted(outcomes.values(), key=lambda o: o.name)
-    ]
-    failed = [t["name"] for t in tasks if t["status"] == "failed"]
-    record_failures(ws, ctx, failed, any(t["status"] != "up-to-date" for t in tasks))
-    findings = collect_findings(ctx) if any(f in families for f in VALIDATION_FAMILIES) else []
-    report = BuildReport(tasks, findings, ctx.sessions, failed=failed)
+            index = open_index(ws, index_file(base, families), warn)
+            if not sqlite_header_ok(ws.root / dep_file(base)):
+                # Cheap enough for every build; a full integrity check runs whenever doit does.
+                recover_cache(ws, base, warn)
+                index.reset()
+            try:
+                return _build(ws, base, index, key, families, jobs, force, keep_going, progress, warn, want_reasons)
+            finally:
+                index.close()
+
+
+def _build(
+    ws: Workspace,
+    base: BuildContext,
+    index: BuildIndex,
+    key: str,
+    families: tuple[str, ...],
+    jobs: int,
+    force: bool,
+    keep_going: bool,
+    progress: Callable[[str], None] | None,
+    warn: Callable[[str], None],
+    want_reasons: bool,
+) -> BuildReport:
+    selected = set(base.sessions)
+    if force or index.get_key() != key:
+        todo = set(selected)
+        whole = True
+    else:
+        changed, known = index.changed_owners(selected | {PROJECT_OWNER})
+        whole = PROJECT_OWNER in changed or PROJECT_OWNER not in known
+        todo = set(selected) if whole else (changed | (selected - known)) & selected
+    outcomes: dict[str, Any] = {}
+    failed: list[str] = []
+    if todo or whole:
+        ctx = BuildContext(base.root, base.project, tuple(s for s in base.sessions if s in todo), base.current,
+                           selected=base.sessions)
+        ctx.ruleset_digest  # noqa: B018 - a malformed rule override is one clear error, before doit runs
+        recover_cache(ws, ctx, warn)
+        outcomes, failed, task_dicts = _run_doit(ws, ctx, families, jobs, force, keep_going, progress, want_reasons)
+        _update_index(index, key, ctx, task_dicts, failed)
+    rows = index.owner_rows(selected | {PROJECT_OWNER})
+    tasks: list[dict[str, Any]] = []
+    findings: list[Finding] = []
+    for owner in sorted(selected | {PROJECT_OWNER}):
+        names, owner_findings = rows.get(owner, ([], _fallback_findings(base, owner)))
+        findings.extend(Finding.from_dict(f) for f in owner_findings)
+        for name in names:
+            if name not in outcomes:
+                tasks.append({"name": name, "status": "up-to-date", "reasons": []})
+    for o in outcomes.values():
+        tasks.append({"name": o.name, "status": o.status, "reasons": o.reasons, **({"error": o.error} if o.error else {})})
+    tasks.sort(key=lambda t: t["name"])
+    if not any(f in families for f in VALIDATION_FAMILIES):
+        findings = []
+    findings.sort(key=Finding.sort_key)
+    record_failures(base, failed, bool(outcomes))
+    return BuildReport(tasks, findings, base.sessions, failed=failed)
+
+
+def _run_doit(
+    ws: Workspace,
+    ctx: BuildContext,
+    families: tuple[str, ...],
+    jobs: int,
+    force: bool,
+    keep_going: bool,
+    progress: Callable[[str], None] | None,
+    want_reasons: bool,
+) -> tuple[dict[str, Any], list[str], list[dict[str, Any]]]:
+    from idse_orchestrator.engine.doit_adapter import run_tasks
+
+    task_dicts = list(generator(ctx, families)())
+
+    def make() -> list[dict[str, Any]]:
+        return task_dicts
+
+    result = run_tasks(make, dep_file(ctx), [], jobs=jobs, force=force, keep_going=keep_going,
+                       progress=progress, want_reasons=want_reasons)
+    outcomes = {o.name: o for o in result.outcomes}
+    damaged = damaged_results(ctx, [o.name for o in result.outcomes if o.status == "failed"])
+    if damaged:
+        # A result file was damaged after it was written: delete it and rebuild exactly those.
+        for rel in damaged:
+            with contextlib.suppress(OSError):
+                os.unlink(ws.root / rel)
+        result = run_tasks(make, dep_file(ctx), [], jobs=jobs, keep_going=keep_going, progress=progress,
+                           want_reasons=want_reasons)
+        outcomes.update({o.name: o for o in result.outcomes if o.status != "up-to-date"})
+    failed = sorted(name for name, o in outcomes.items() if o.status == "failed")
     if result.code not in (0, 1) and not failed:
-        detail = "; ".join(result.errors) or result.output.strip().splitlines()[-1:] or ["unknown error"]
-        raise UsageError(f"build could not start: {detail if isinstance(detail, str) else detail[0]}")
-    return report
+        detail = (result.errors or result.output.strip().splitlines()[-1:] or ["unknown error"])[0]
+        raise UsageError(f"build could not start: {detail}")
+    return outcomes, failed, task_dicts
+
+
+def _update_index(index: BuildIndex, key: str, ctx: BuildContext, task_dicts: list[dict[str, Any]],
+                  failed: list[str]) -> None:
+    from idse_orchestrator.engine.graph import task_name
+
+    owners: dict[str, tuple[list[str], set[str], list[dict[str, Any]]]] = {}
+    broken: set[str] = set()
+    for task in task_dicts:
+        owner = owner_of(task)
+        names, files, _ = owners.setdefault(owner, ([], set(), []))
+        name = task_name(task)
+        names.append(name)
+        files.update(task.get("file_dep", []))
+        files.update(task.get("targets", []))
+        if name in failed:
+            broken.add(owner)
+    for owner in list(ctx.sessions) + [PROJECT_OWNER]:
+        names, files, findings = owners.setdefault(owner, ([], set(), []))
+        findings.extend(_fallback_findings(ctx, owner))
+        if owner == PROJECT_OWNER:
+            files.update(project_files(ctx))
+    index.forget(broken)
+    index.record(key, {o: v for o, v in owners.items() if o not in broken})
+
+
+def _fallback_findings(ctx: BuildContext, owner: str) -> list[dict[str, Any]]:
+    rel = ctx.project_result_rel() if owner == PROJECT_OWNER else ctx.session_result_rel(owner)
+    data = read_result(ctx.abs(rel)) or {}
+    return list(data.get("findings", []))
 
 
 def failures_path(ctx: BuildContext) -> Path:
     return ctx.abs(f"{ctx.cache_rel}/{ctx.project}.failed.json")
 
 
-def record_failures(ws: Workspace, ctx: BuildContext, failed: list[str], changed: bool) -> None:
+def record_failures(ctx: BuildContext, failed: list[str], ran: bool) -> None:
     """Remember which tasks failed last, for `idse graph --status` (doit itself only records successes)."""
     import json
 
     from idse_orchestrator.fsutil import write_if_changed
 
     path = failures_path(ctx)
-    if not changed and not path.exists():
+    if not ran and not path.exists():
         return
-    previous = set(last_failures(ctx))
-    ran_ok = previous - set(failed)
-    write_if_changed(path, json.dumps(sorted((previous - ran_ok) | set(failed))) + "\n")
+    if failed or path.exists():
+        write_if_changed(path, json.dumps(sorted(failed)) + "\n")
 
 
 def last_failures(ctx: BuildContext) -> list[str]:
@@ -180,100 +335,12 @@ def last_failures(ctx: BuildContext) -> list[str]:
     return [str(x) for x in data] if isinstance(data, list) else []
 
 
-def graph_statuses(ws: Workspace, project: Project, sessions: list[str] | None) -> dict[str, str]:
-    from idse_orchestrator.engine.doit_adapter import task_statuses
-
-    ctx = BuildContext.create(ws, project, resolve_sessions(project, sessions))
-    with working_directory(ws.root):
-        statuses = task_statuses(generator(ctx, DEFAULT_FAMILIES), dep_file(ctx))
-    for name in last_failures(ctx):
-        if name in statuses:
-            statuses[name] = "failed"
-    return statuses
-
-
-def task_list(ws: Workspace, project: Project, sessions: list[str] | None,
-              families: tuple[str, ...] = DEFAULT_FAMILIES) -> list[dict[str, Any]]:
-    ctx = BuildContext.create(ws, project, resolve_sessions(project, sessions))
-    return list(generator(ctx, families)())
-
-
-def explain_task(ws: Workspace, project: Project, name: str) -> tuple[str, list[str]]:
-    from idse_orchestrator.engine.doit_adapter import explain
-
-    ctx = BuildContext.create(ws, project, None)
-    with working_directory(ws.root):
-        try:
-            return explain(generator(ctx, DEFAULT_FAMILIES), dep_file(ctx), name)
-        except KeyError:
-            raise NotFound(f"no task {name!r}; 'idse graph --format json' lists the tasks") from None
-
-
-def damaged_results(ctx: BuildContext) -> list[str]:
+def damaged_results(ctx: BuildContext, failed: list[str]) -> list[str]:
+    """Result files that exist but cannot be read: the aggregate ones, and the per-stage results of any
+    session whose check failed (that check refuses damaged inputs)."""
     rels = [ctx.session_result_rel(s) for s in ctx.sessions] + [ctx.project_result_rel()]
-    return [rel for rel in rels if (ctx.abs(rel)).exists() and read_result(ctx.abs(rel)) is None]
-
-
-def collect_findings(ctx: BuildContext) -> list[Finding]:
-    findings: list[Finding] = []
-    for session in ctx.sessions:
-        data = read_result(ctx.abs(ctx.session_result_rel(session))) or {}
-        findings.extend(Finding.from_dict(f) for f in data.get("findings", []))
-    data = read_result(ctx.abs(ctx.project_result_rel())) or {}
-    findings.extend(Finding.from_dict(f) for f in data.get("findings", []))
-    return findings
-
-
-def session_results(ws: Workspace, project: Project, session: str) -> dict[str, Any]:
-    ctx = BuildContext(str(ws.root), project.name, (session,), session)
-    data = read_result(ctx.abs(ctx.session_result_rel(session)))
-    if data is None:
-        raise NotFound(f"no build results for session {session!r}; run 'idse build'")
-    return data
-
-
-def session_report(ws: Workspace, project: Project, session: str | None = None) -> dict[str, Any]:
-    """`idse status`: bring the session's validation results up to date, then report from them."""
-    from idse_orchestrator.sessions import load_state
-    from idse_orchestrator.status import project_status
-
-    sid = project.resolve_session(session)
-    project.metadata(sid)  # a damaged session.json is an error naming the file, not a finding here
-    load_state(ws, project)
-    families = VALIDATION_FAMILIES + (("state",) if sid == project.current_session() else ())
-    report = build(ws, project, [sid], families=families, want_reasons=False)
-    if report.failed:
-        from idse_orchestrator.errors import Failed
-
-        raise Failed(f"status tasks failed: {', '.join(report.failed)}")
-    results = dict(session_results(ws, project, sid))
-    ctx = BuildContext(str(ws.root), project.name, (sid,), sid)
-    results["findings"] = list(results.get("findings", [])) + list(
-        (read_result(ctx.abs(ctx.project_result_rel())) or {}).get("findings", [])
-    )
-    return project_status(ws, project, sid, results=results)
-
-
-def accept_stage(ws: Workspace, project: Project, session: str | None, stage_name: str) -> dict[str, str]:
-    """Record that ``stage`` was reviewed against the current upstream documents (clears `stale`)."""
-    import hashlib
-
-    from idse_orchestrator.errors import Refused
-    from idse_orchestrator.fsutil import save_model
-    from idse_orchestrator.stages import BY_NAME, stage, upstream_of
-    from idse_orchestrator.tasks.session import UPSTREAM_DOCS
-
-    stage(stage_name)
-    sid = project.resolve_session(session)
-    meta = project.metadata(sid)
-    current = session_report(ws, project, sid)["stages"][stage_name]["status"]
-    if current not in ("complete", "stale"):
-        raise Refused(f"{stage_name} is {current}; only a complete or stale stage can be accepted")
-    upstream: dict[str, str] = {}
-    for up in upstream_of(stage_name):
-        if up in UPSTREAM_DOCS:
-            path = project.document_path(sid, BY_NAME[up])
-            upstream[up] = hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else ""
-    meta.accepted[stage_name] = upstream
-    save_model(project.metadata_path(sid), meta)
-    return upstream
+    for name in failed:
+        if name.startswith("session:"):
+            session = name.split(":", 1)[1]
+            rels += [ctx.result_rel(session, stage.name) for stage in STAGES]
+    return [rel for rel in rels if ctx.abs(rel).is_file() and read_result(ctx.abs(rel)) is None]

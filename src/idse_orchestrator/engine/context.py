@@ -23,8 +23,13 @@ class BuildContext:
 
     root: str
     project: str
-    sessions: tuple[str, ...]
+    sessions: tuple[str, ...]  # sessions whose tasks are generated
     current: str
+    selected: tuple[str, ...] = ()  # sessions the build is about (defaults to ``sessions``)
+
+    @property
+    def scope(self) -> tuple[str, ...]:
+        return self.selected or self.sessions
 
     @classmethod
     def create(cls, ws: Workspace, project: Project, sessions: list[str] | None = None) -> BuildContext:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,38 +19,26 @@ from doit.cmd_base import TaskLoader2
 from doit.cmd_info import Info
 from doit.cmd_list import List
 from doit.cmd_run import Run
-from doit.dependency import Dependency, JsonDB, MD5Checker
+from doit.dependency import Dependency, MD5Checker, SqliteDB
 from doit.doit_cmd import DoitMain
 from doit.loader import generate_tasks
 from doit.plugin import PluginDict
 from doit.task import Task
 from doit.tools import config_changed
 
-BACKEND = "idse-json"
+BACKEND = "idse-sqlite"
 
 
-class AtomicJsonDB(JsonDB):  # type: ignore[misc]
-    """doit's JSON backend, but written with temp file + ``os.replace`` so a crash never tears it."""
+class StateDB(SqliteDB):  # type: ignore[misc]
+    """doit's sqlite3 backend: portable across machines and Python versions, each commit atomic,
+    and read lazily per task, so a build that looks at few tasks costs little however big the project."""
 
-    desc = "JSON file replaced atomically"
-
-    def dump(self) -> None:
-        directory = os.path.dirname(os.path.abspath(self.name))
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".doit-db.", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(self.codec.encode(self._db))
-            os.replace(tmp, self.name)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+    desc = "sqlite3 file in the workspace cache"
 
 
 def to_doit(task: dict[str, Any]) -> dict[str, Any]:
     """An idse task dict as a doit task dict: the combined config becomes one ``config_changed``."""
-    out = {k: v for k, v in task.items() if k != "config"}
+    out = {k: v for k, v in task.items() if k not in ("config", "owner")}
     if "config" in task:
         out["uptodate"] = [config_changed(task["config"])]
     out.setdefault("verbosity", 0)
@@ -117,6 +103,8 @@ class Recorder:
             self.progress(task.name)
 
     def add_failure(self, task: Any, fail: Any) -> None:
+        if not task.actions:
+            return  # doit's group tasks fail with their members; report the members only
         message = fail.get_msg() if hasattr(fail, "get_msg") else str(fail)
         outcome = self.outcomes.setdefault(task.name, TaskOutcome(task.name, "ran"))
         outcome.status = "failed"
@@ -170,8 +158,8 @@ class IdseRun(Run):  # type: ignore[misc]
     # Only our backend and reporter: plugins found via entry points must not take over.
     def get_backends(self) -> dict[str, Any]:
         if "backend" in self.cmdparser:
-            self.cmdparser["backend"].choices = {BACKEND: AtomicJsonDB.desc}
-        return {BACKEND: AtomicJsonDB}
+            self.cmdparser["backend"].choices = {BACKEND: StateDB.desc}
+        return {BACKEND: StateDB}
 
     def get_reporters(self) -> dict[str, Any]:
         return {}
@@ -181,14 +169,14 @@ class IdseInfo(Info):  # type: ignore[misc]
     name = "info"
 
     def get_backends(self) -> dict[str, Any]:
-        return {BACKEND: AtomicJsonDB}
+        return {BACKEND: StateDB}
 
 
 class IdseList(List):  # type: ignore[misc]
     name = "list"
 
     def get_backends(self) -> dict[str, Any]:
-        return {BACKEND: AtomicJsonDB}
+        return {BACKEND: StateDB}
 
 
 class Loader(TaskLoader2):  # type: ignore[misc]
@@ -273,7 +261,7 @@ def explain(make_tasks: Callable[[], Iterable[dict[str, Any]]], dep_file: str, n
     task = tasks.get(name)
     if task is None:
         raise KeyError(name)
-    dep = Dependency(AtomicJsonDB, dep_file, checker_cls=MD5Checker)
+    dep = Dependency(StateDB, dep_file, checker_cls=MD5Checker)
     try:
         status = dep.get_status(task, tasks, get_log=True)
     finally:
@@ -288,14 +276,20 @@ def task_names(task_dicts: Iterable[dict[str, Any]]) -> Iterator[str]:
 
 def check_db(dep_file: str) -> str | None:
     """None when the state file is usable (or absent); otherwise why it is not."""
-    try:
-        with open(dep_file, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
+    import sqlite3
+
+    if not os.path.exists(dep_file):
         return None
-    except (OSError, ValueError) as exc:
-        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return None if isinstance(data, dict) else "not a JSON object"
+    try:
+        conn = sqlite3.connect(dep_file)
+        try:
+            row = conn.execute("pragma quick_check").fetchone()
+            conn.execute("select count(*) from sqlite_master").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return str(exc) or type(exc).__name__
+    return None if row and row[0] == "ok" else f"integrity check failed: {row[0] if row else '?'}"
 
 
 def dodo_tasks(task_dicts: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -307,7 +301,7 @@ def dodo_tasks(task_dicts: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]
 def task_statuses(make_tasks: Callable[[], Iterable[dict[str, Any]]], dep_file: str) -> dict[str, str]:
     """'up-to-date' or 'stale' for every task, without running anything."""
     tasks = {t.name: t for t in doit_tasks(make_tasks())}
-    dep = Dependency(AtomicJsonDB, dep_file, checker_cls=MD5Checker)
+    dep = Dependency(StateDB, dep_file, checker_cls=MD5Checker)
     out: dict[str, str] = {}
     try:
         for name, task in tasks.items():
