@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -29,7 +31,9 @@ def sha256(text: str) -> str:
 
 
 class ArtifactCoreServer:
-    def __init__(self, token: str | None = "test-token", delay: float = 1.0) -> None:
+    def __init__(
+        self, token: str | None = "test-token", delay: float = 1.0, tls: tuple[Path, Path] | None = None
+    ) -> None:
         self.token = token
         self.delay = delay
         self.lock = threading.Lock()
@@ -44,6 +48,12 @@ class ArtifactCoreServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.daemon_threads = True
         self.httpd.app = self  # type: ignore[attr-defined]
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -51,7 +61,7 @@ class ArtifactCoreServer:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{self.scheme}://{host!s}:{port}"
 
     def start(self) -> ArtifactCoreServer:
         self.thread.start()

@@ -250,3 +250,38 @@ def test_push_of_an_unknown_session_is_refused(wss: Workspaces, server: Artifact
     result = wss.run("a", "sync", "push", "--session", "nope")
     assert result.exit_code == 2 and "no session 'nope'" in one_line_error(result)
     assert server.count == 0
+
+
+def test_tls_certificates_are_verified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+    import subprocess
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("no openssl command to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert)]
+        + ["-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    srv = ArtifactCoreServer(token=TOKEN, tls=(cert, key)).start()
+    try:
+        sync_env(monkeypatch, IDSE_SYNC_URL=srv.url, IDSE_SYNC_TOKEN=TOKEN)
+        for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            monkeypatch.delenv(name, raising=False)
+        w = Workspaces(tmp_path, monkeypatch, capsys)
+        w.make("a")
+        untrusted = w.run("a", "sync", "push")
+        assert untrusted.exit_code == 1 and "TLS verification failed" in one_line_error(untrusted)
+        assert srv.log == []  # no request reached the server: the token was never sent
+        monkeypatch.setenv("IDSE_SYNC_CA_BUNDLE", "../cert.pem")  # relative to the workspace root
+        trusted = w.run("a", "sync", "push")
+        assert trusted.exit_code == 0, trusted
+        assert srv.content(PROJECT, BLUEPRINT, "spec") == w.read("a", "spec")
+    finally:
+        srv.stop()

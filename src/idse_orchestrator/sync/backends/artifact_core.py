@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -88,7 +89,7 @@ def _is_loopback(host: str) -> bool:
 
 
 class ArtifactCoreStore:
-    def __init__(self, settings: SyncSettings) -> None:
+    def __init__(self, settings: SyncSettings, ca_bundle: Path | None = None) -> None:
         url = (settings.url or "").rstrip("/")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -118,13 +119,13 @@ class ArtifactCoreStore:
         adapter = HTTPAdapter(max_retries=retry)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.session.verify = settings.ca_bundle or True
+        self.session.verify = str(ca_bundle) if ca_bundle else True
         self.auth = _Bearer(token)
 
-    def _url(self, *parts: str) -> str:
-        return self.base + "/v1/projects/" + "/".join(quote(p, safe="") for p in (self.project, *parts))
+    def _path(self, *parts: str) -> str:
+        return "/v1/projects/" + "/".join(quote(p, safe="") for p in (self.project, *parts))
 
-    def _failure(self, method: str, exc: Exception) -> RemoteError:
+    def _failure(self, where: str, exc: Exception) -> RemoteError:
         reason = exc
         inner = exc.args[0] if exc.args else None
         if inner is not None and hasattr(inner, "reason"):
@@ -136,6 +137,8 @@ class ArtifactCoreStore:
             what = f"connection timed out after {self.settings.connect_timeout:g}s"
         elif "ReadTimeout" in name or isinstance(exc, requests.exceptions.ReadTimeout):
             what = f"no response within {self.settings.timeout:g}s"
+        elif "NameResolution" in name:
+            what = "cannot resolve the host name"
         elif "NewConnectionError" in name:
             what = "connection refused"
         elif "Protocol" in name or "Disconnected" in name or "Reset" in name:
@@ -143,13 +146,15 @@ class ArtifactCoreStore:
         else:
             what = f"request failed ({name})"
         tries = self.settings.retries + 1
-        return RemoteError(f"{method} {self.shown}: {what} ({tries} attempt{'s' if tries > 1 else ''})")
+        return RemoteError(f"{where}: {what} ({tries} attempt{'s' if tries > 1 else ''})")
 
-    def _call(self, method: str, url: str, body: Any = None) -> tuple[int, Any]:
+    def _call(self, method: str, path: str, body: Any = None) -> tuple[int, Any, str]:
+        """Send one request (retried by urllib3); returns status, decoded JSON body, and a label."""
+        where = f"{method} {self.shown}{path}"
         try:
             response = self.session.request(
                 method,
-                url,
+                self.base + path,
                 json=body,
                 auth=self.auth,
                 timeout=(self.settings.connect_timeout, self.settings.timeout),
@@ -162,15 +167,13 @@ class ArtifactCoreStore:
                 for chunk in response.iter_content(64 * 1024):
                     size += len(chunk)
                     if size > MAX_RESPONSE_BYTES:
-                        raise RemoteError(f"{method} {self.shown}: response larger than 32 MB")
+                        raise RemoteError(f"{where}: response larger than 32 MB")
                     chunks.append(chunk)
         except requests.exceptions.RequestException as exc:
-            raise self._failure(method, exc) from None
+            raise self._failure(where, exc) from None
         status = response.status_code
         if status in (401, 403):
-            raise RemoteError(
-                f"{method} {self.shown}: authentication failed ({status}); check IDSE_SYNC_TOKEN"
-            )
+            raise RemoteError(f"{where}: authentication failed ({status}); check IDSE_SYNC_TOKEN")
         data: Any = None
         raw = b"".join(chunks)
         if raw:
@@ -178,73 +181,71 @@ class ArtifactCoreStore:
                 data = json.loads(raw)
             except ValueError:
                 data = None
-        return status, data
+        return status, data, where
 
-    def _unexpected(self, method: str, status: int, data: Any) -> RemoteError:
+    def _unexpected(self, where: str, status: int, data: Any) -> RemoteError:
         detail = ""
         if isinstance(data, dict) and isinstance(data.get("error"), str):
             # The server's text is shown (short, one line) but scrubbed: it could echo a secret.
             detail = ": " + self.settings.scrub(" ".join(data["error"].split()))[:200]
         if status in RETRY_STATUSES:
             tries = self.settings.retries + 1
-            return RemoteError(
-                f"{method} {self.shown}: server error {status} after {tries} attempt(s){detail}"
-            )
+            return RemoteError(f"{where}: server error {status} after {tries} attempt(s){detail}")
         if 300 <= status < 400:
-            return RemoteError(f"{method} {self.shown}: unexpected redirect ({status}); check sync.url")
-        return RemoteError(f"{method} {self.shown}: unexpected answer {status}{detail}")
+            return RemoteError(f"{where}: unexpected redirect ({status}); check sync.url")
+        return RemoteError(f"{where}: unexpected answer {status}{detail}")
 
-    def _parse(self, model: type[Any], data: Any, method: str) -> Any:
+    def _parse(self, model: type[Any], data: Any, where: str) -> Any:
         try:
             return model.model_validate(data)
         except ValidationError as exc:
-            raise RemoteError(f"{method} {self.shown}: invalid response ({pydantic_problem(exc)})") from None
+            raise RemoteError(f"{where}: invalid response ({pydantic_problem(exc)})") from None
 
     def list_artifacts(self) -> list[ArtifactRef]:
-        status, data = self._call("GET", self._url("artifacts"))
+        status, data, where = self._call("GET", self._path("artifacts"))
         if status == 404:
             return []
         if status != 200:
-            raise self._unexpected("GET", status, data)
-        listing: _List = self._parse(_List, data, "GET")
+            raise self._unexpected(where, status, data)
+        listing: _List = self._parse(_List, data, where)
         return [ArtifactRef(a.session, a.stage, a.sha256, a.revision) for a in listing.artifacts]
 
     def read_artifact(self, session: str, stage: str) -> Artifact | None:
-        status, data = self._call("GET", self._url("sessions", session, "artifacts", stage))
+        status, data, where = self._call("GET", self._path("sessions", session, "artifacts", stage))
         if status == 404:
             return None
         if status != 200:
-            raise self._unexpected("GET", status, data)
-        got: _Artifact = self._parse(_Artifact, data, "GET")
+            raise self._unexpected(where, status, data)
+        got: _Artifact = self._parse(_Artifact, data, where)
         return Artifact(got.session, got.stage, got.content, got.sha256, got.revision)
 
     def write_artifact(
         self, session: str, stage: str, content: str, sha256: str, base_revision: str | None
     ) -> WriteResult:
         body = {"content": content, "sha256": sha256, "base_revision": base_revision}
-        status, data = self._call("PUT", self._url("sessions", session, "artifacts", stage), body)
+        status, data, where = self._call("PUT", self._path("sessions", session, "artifacts", stage), body)
         if status in (200, 201):
-            written: _Written = self._parse(_Written, data, "PUT")
+            written: _Written = self._parse(_Written, data, where)
             return WriteResult(True, written.revision, sha256)
         if status == 409:
-            conflict: _Conflict = self._parse(_Conflict, data or {}, "PUT")
+            conflict: _Conflict = self._parse(_Conflict, data or {}, where)
             return WriteResult(False, conflict.revision, conflict.sha256)
-        raise self._unexpected("PUT", status, data)
+        raise self._unexpected(where, status, data)
 
     def read_project_state(self) -> dict[str, Any]:
-        status, data = self._call("GET", self._url("state"))
+        status, data, where = self._call("GET", self._path("state"))
         if status == 404:
             return {}  # the state endpoint is optional in protocol v1
         if status != 200:
-            raise self._unexpected("GET", status, data)
-        state: _State = self._parse(_State, data, "GET")
+            raise self._unexpected(where, status, data)
+        state: _State = self._parse(_State, data, where)
         return state.state
 
     def write_project_state(self, state: dict[str, Any]) -> None:
-        status, data = self._call("PUT", self._url("state"), {"state": state})
+        status, data, where = self._call("PUT", self._path("state"), {"state": state})
         if status in (200, 204, 404, 405, 501):
             return  # 404/405/501: a server without the optional state endpoint
-        raise self._unexpected("PUT", status, data)
+        raise self._unexpected(where, status, data)
 
     def init(self) -> str:
         count = len(self.list_artifacts())
@@ -257,4 +258,12 @@ class ArtifactCoreStore:
 def open_store(settings: SyncSettings, ws: Workspace) -> ArtifactCoreStore:
     if not settings.url:
         raise UsageError("the artifact-core backend needs a base URL: set sync.url or IDSE_SYNC_URL")
-    return ArtifactCoreStore(settings)
+    ca_bundle = None
+    if settings.ca_bundle:
+        # Like every path in config.yaml, relative to the workspace root.
+        ca_bundle = Path(settings.ca_bundle).expanduser()
+        if not ca_bundle.is_absolute():
+            ca_bundle = ws.root / ca_bundle
+        if not ca_bundle.is_file():
+            raise UsageError(f"sync.ca_bundle: no such file {ca_bundle}")
+    return ArtifactCoreStore(settings, ca_bundle)
