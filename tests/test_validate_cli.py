@@ -470,6 +470,30 @@ def test_editing_one_document_reruns_only_its_check(clean, cli):
     assert not {f"demo/{BLUEPRINT}/{s}.json" for s in STAGE_NAMES if s != "tasks"} & changed
 
 
+def test_same_size_edit_right_after_a_run_is_noticed(clean, cli):
+    assert cli("validate").exit_code == 0
+    path = doc(clean, "tasks")
+    text = path.read_text("utf-8")
+    broken = text.replace("- [ ] Answered.", "- [ ]xAnswered.")
+    assert broken != text and len(broken) == len(text)
+    path.write_text(broken, "utf-8")
+    code, data = validate(cli)
+    assert code == 1
+    assert [f["rule"] for f in data["findings"]] == ["IDSE-T001"]
+    path.write_text(text, "utf-8")
+    assert validate(cli)[0] == 0
+
+
+def test_recreated_session_file_is_noticed(clean, cli):
+    """A file that was absent at the last run (not a dependency then) is read once it appears."""
+    meta = clean.root / f"{PROJECT_REL}/sessions/{BLUEPRINT}/metadata/session.json"
+    saved = meta.read_text("utf-8")
+    meta.unlink()  # a session without metadata falls back to defaults
+    assert validate(cli)[0] == 0
+    meta.write_text(saved.replace('"draft"', '"bogus"'), "utf-8")
+    assert [f["rule"] for f in findings(cli)] == ["IDSE-M001"]
+
+
 def test_changing_an_override_reruns_the_checks(clean, cli):
     edit_section(clean, "feedback", "Lessons Learned", "Open: [REQUIRES INPUT]\n\n")
     assert [f["severity"] for f in findings(cli)] == ["warning"]
