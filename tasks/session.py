@@ -25,6 +25,7 @@ def generate(ctx: BuildContext) -> Iterator[TaskDict]:
             "basename": "session",
             "name": session,
             "owner": session,
+            "watch": [meta],
             "doc": f"pipeline order, metadata and staleness of session {session}",
             "actions": [(check_session_task, [ctx.root, ctx.project, session, ctx.session_result_rel(session)])],
             "file_dep": deps,
@@ -39,6 +40,7 @@ def generate_registry(ctx: BuildContext) -> Iterator[TaskDict]:
     yield {
         "basename": "registry",
         "name": None,
+        "watch": [registry],
         "doc": "agent registry schema and routing",
         "actions": [(check_registry_task, [ctx.root, ctx.project, ctx.project_result_rel()])],
         "file_dep": deps,

@@ -43,6 +43,8 @@ def generate(ctx: BuildContext) -> Iterator[TaskDict]:
                 "basename": "validate",
                 "name": f"{session}/{stage.name}",
                 "owner": session,
+                # Files whose appearance matters even while absent (the build index stats them).
+                "watch": [doc, meta],
                 "doc": f"validate {doc}",
                 "actions": [(validate_artifact, [root, ctx.project, session, stage.name, target])],
                 "file_dep": deps,

@@ -81,9 +81,15 @@ def dump_json(data: Any) -> str:
 
 def read_text(path: Path, *, limit: int = MAX_DOCUMENT_BYTES) -> str:
     """Read a UTF-8 text file or raise ``BadFile`` with a one-line reason."""
+    import stat as stat_
+
     try:
-        if path.is_dir():
+        mode = path.stat().st_mode
+        if stat_.S_ISDIR(mode):
             raise BadFile(path, "is a directory, expected a file")
+        if not stat_.S_ISREG(mode):
+            # A FIFO or device would block or stream forever.
+            raise BadFile(path, "is not a regular file")
         with path.open("rb") as fh:
             data = fh.read(limit + 1)
     except FileNotFoundError:

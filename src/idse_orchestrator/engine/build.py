@@ -291,6 +291,7 @@ def _update_index(index: BuildIndex, key: str, ctx: BuildContext, task_dicts: li
         names.append(name)
         files.update(task.get("file_dep", []))
         files.update(task.get("targets", []))
+        files.update(task.get("watch", []))
         if name in failed:
             broken.add(owner)
     for owner in list(ctx.sessions) + [PROJECT_OWNER]:

@@ -38,7 +38,7 @@ class StateDB(SqliteDB):  # type: ignore[misc]
 
 def to_doit(task: dict[str, Any]) -> dict[str, Any]:
     """An idse task dict as a doit task dict: the combined config becomes one ``config_changed``."""
-    out = {k: v for k, v in task.items() if k not in ("config", "owner")}
+    out = {k: v for k, v in task.items() if k not in ("config", "owner", "watch")}
     if "config" in task:
         out["uptodate"] = [config_changed(task["config"])]
     out.setdefault("verbosity", 0)
