@@ -262,3 +262,24 @@ def test_human_output_and_subprocess_without_tty(wss: Workspaces) -> None:
         env=dict(os.environ),
     )
     assert proc.returncode == 2 and "--yes" in proc.stderr
+
+
+def test_last_sync_is_shown_by_idse_status_and_kept(wss: Workspaces) -> None:
+    pushed = json.loads(wss.run("a", "sync", "push", "--json").stdout)
+    status = wss.run("a", "status", "--json")
+    assert json.loads(status.stdout)["last_sync"] == pushed["last_sync"]
+    assert wss.run("a", "session", "create", "other").exit_code == 0  # rewrites session_state.json
+    assert json.loads(wss.run("a", "status", "--json").stdout)["last_sync"] == pushed["last_sync"]
+    # Nothing synced and something left undone (a conflict): last_sync stays as it was.
+    wss.write("a", "spec", "# a\n")
+    remote_doc(wss, "spec").write_text("# changed on the drive\n")
+    later = json.loads(wss.run("a", "sync", "push", "--session", BLUEPRINT, "--json").stdout)
+    assert later["transferred"] == [] and later["last_sync"] == pushed["last_sync"]
+
+
+def test_unreadable_local_document_is_named(wss: Workspaces) -> None:
+    wss.doc("a", "plan").write_bytes(b"\x00\x01binary")
+    result = wss.run("a", "sync", "push")
+    assert result.exit_code == 2
+    assert "plans/plan.md" in one_line_error(result) and "binary" in result.stderr
+    assert not (wss.tmp / "shared/projects").exists()
