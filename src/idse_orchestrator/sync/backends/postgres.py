@@ -68,6 +68,11 @@ class PostgresStore:
                     prepare_threshold=None,
                     connect_timeout=max(2, round(self.settings.connect_timeout)),
                     application_name="idse",
+                    # A server that vanishes mid-statement is noticed instead of waited for forever.
+                    keepalives=1,
+                    keepalives_idle=max(1, round(self.settings.timeout)),
+                    keepalives_interval=max(1, round(self.settings.timeout / 3)),
+                    keepalives_count=3,
                 )
                 break
             except psycopg.OperationalError as exc:
@@ -75,12 +80,6 @@ class PostgresStore:
                 if attempt > self.settings.retries:
                     raise self._error(exc) from None
                 time.sleep(self.settings.backoff * (2 ** (attempt - 1)))
-        try:
-            millis = str(int(self.settings.timeout * 1000))
-            conn.execute("SELECT set_config('statement_timeout', %s, false)", (millis,))
-        except psycopg.Error as exc:
-            conn.close()
-            raise self._error(exc) from None
         self._conn = conn
         return conn
 
@@ -89,8 +88,13 @@ class PostgresStore:
 
         conn = self._connection()
         try:
-            cur = conn.execute(query, params)  # type: ignore[arg-type]
-            return list(cur.fetchall()) if cur.description else []
+            # The timeout is set per transaction (SET LOCAL): a transaction-mode pooler hands the
+            # server connection to other clients afterwards, so session settings must not linger.
+            with conn.transaction():
+                millis = str(int(self.settings.timeout * 1000))
+                conn.execute("SELECT set_config('statement_timeout', %s, true)", (millis,))
+                cur = conn.execute(query, params)  # type: ignore[arg-type]
+                return list(cur.fetchall()) if cur.description else []
         except psycopg.Error as exc:
             raise self._error(exc) from None
 
