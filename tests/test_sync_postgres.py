@@ -248,3 +248,16 @@ def test_resume_after_a_dropped_connection_at_every_call(
         assert set(wss.states(name, "--session", "feat").values()) == {"in-sync"}, k
         if direction == "pull":
             assert wss.read(name, "spec", session="feat") == "# feature spec\n"
+
+
+def test_a_stuck_database_times_out(wss: Workspaces, schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import psycopg
+
+    assert wss.run("a", "sync", "init").exit_code == 0
+    monkeypatch.setenv("IDSE_SYNC_TIMEOUT", "0.5")
+    with psycopg.connect(DSN) as blocker:
+        blocker.execute(f'LOCK TABLE "{schema}".idse_artifacts IN ACCESS EXCLUSIVE MODE')
+        result = wss.run("a", "sync", "push")
+        blocker.rollback()
+    assert result.exit_code == 1 and "statement timeout" in one_line_error(result)
+    assert wss.run("a", "sync", "push").exit_code == 0

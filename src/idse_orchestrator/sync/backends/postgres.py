@@ -50,6 +50,10 @@ class PostgresStore:
         text = self.settings.scrub(" ".join(str(exc).split()))[:300]
         if isinstance(exc, psycopg.errors.UndefinedTable):
             return RemoteError(f"{self.description}: the sync tables do not exist; run 'idse sync init'")
+        if isinstance(exc, psycopg.errors.QueryCanceled):
+            return RemoteError(
+                f"{self.description}: no answer within {self.settings.timeout:g}s (statement timeout)"
+            )
         if isinstance(exc, psycopg.OperationalError):
             return RemoteError(f"{self.description}: cannot reach the database: {text}")
         return RemoteError(f"{self.description}: database error: {text}")
