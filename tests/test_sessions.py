@@ -275,20 +275,7 @@ def test_unsafe_session_ids_are_rejected_and_nothing_is_created(ws, cli, tmp_pat
         assert snapshot(tmp_path) == before, args
 
 
-@pytest.mark.parametrize(
-    "bad",
-    [
-        pytest.param(
-            "",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG sessions.spawn_session: `parent or BLUEPRINT` turns --from '' into __blueprint__",
-            ),
-        ),
-        *[b for b in BAD_IDS if b],
-    ],
-    ids=repr,
-)
+@pytest.mark.parametrize("bad", BAD_IDS, ids=repr)
 def test_unsafe_parent_ids_are_rejected_and_nothing_is_created(ws, cli, tmp_path, snapshot, bad):
     before = snapshot(tmp_path)
     assert_one_line_error(cli("spawn", "ok", "--from", bad))
@@ -336,18 +323,7 @@ def test_repo_template_override_is_used_for_new_sessions(ws, cli, where):
     assert other.read_text().startswith("# Our intent for __blueprint__ in other ()")
 
 
-HALF_WRITTEN = pytest.mark.xfail(
-    strict=True,
-    reason="BUG sessions._write_session renders and writes stage by stage: a template error in a later "
-    "stage leaves the earlier documents (and the session directory) behind",
-)
-
-
-@pytest.mark.parametrize(
-    "stage",
-    [pytest.param(s, marks=() if i == 0 else HALF_WRITTEN) for i, s in enumerate(STAGES)],
-    ids=lambda s: s.name,
-)
+@pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.name)
 def test_undefined_variable_in_an_override_is_a_clean_error(ws, cli, tmp_path, snapshot, stage):
     (ws.templates_dir).mkdir(parents=True, exist_ok=True)
     (ws.templates_dir / stage.template).write_text("# {{ session }}\n\n{{ nope }}\n")
@@ -358,7 +334,6 @@ def test_undefined_variable_in_an_override_is_a_clean_error(ws, cli, tmp_path, s
     assert not session_dir(ws, "feat").exists()
 
 
-@HALF_WRITTEN
 def test_undefined_variable_in_an_override_while_spawning_writes_nothing(ws, cli, tmp_path, snapshot):
     ws.templates_dir.mkdir(parents=True, exist_ok=True)
     (ws.templates_dir / "spec.md").write_text("{{ nope }}\n")
@@ -367,11 +342,6 @@ def test_undefined_variable_in_an_override_while_spawning_writes_nothing(ws, cli
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG sessions.init_project writes CURRENT_SESSION and agent_registry.json before rendering the "
-    "documents: a template error leaves a half project that a rerun then refuses as existing",
-)
 def test_undefined_variable_while_initialising_a_project_writes_nothing(ws, cli, tmp_path, snapshot):
     ws.templates_dir.mkdir(parents=True, exist_ok=True)
     (ws.templates_dir / "intent.md").write_text("{{ nope }}\n")

@@ -100,14 +100,7 @@ HIDDEN_MARKERS = {
     "html-comment": "# Intent\n\n<!-- [REQUIRES INPUT] -->\n\nDone.\n",
     "multiline-html-comment": "# Intent\n\n<!--\nguidance\n[REQUIRES INPUT]\n-->\n\nDone.\n",
     "crlf-fence": "# Intent\r\n\r\nDone.\r\n\r\n```\r\n[REQUIRES INPUT]\r\n```\r\n",
-    "inline-html-comment": pytest.param(
-        "# Intent\n\nDone. <!-- [REQUIRES INPUT] -->\n",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG markdown.parse only hides html_block tokens; an HTML comment inside a paragraph "
-            "(html_inline) still counts as a marker",
-        ),
-    ),
+    "inline-html-comment": "# Intent\n\nDone. <!-- [REQUIRES INPUT] -->\n",
 }
 
 VISIBLE_MARKERS = {
@@ -121,14 +114,7 @@ VISIBLE_MARKERS = {
     "after-html-block": "# Intent\n\n<!-- guidance -->\n[REQUIRES INPUT]\n",
     "after-fence": "# Intent\n\n```\ncode\n```\n\n[REQUIRES INPUT]\n",
     "crlf": "# Intent\r\n\r\n[REQUIRES INPUT] goal\r\n",
-    "escaped-backticks": pytest.param(
-        "# Intent\n\nA \\`[REQUIRES INPUT]\\` b\n",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG markdown.code_span_ranges ignores backslash escapes: \\`...\\` is not a code span, "
-            "so the visible marker is missed and the document reads complete",
-        ),
-    ),
+    "escaped-backticks": "# Intent\n\nA \\`[REQUIRES INPUT]\\` b\n",
 }
 
 
@@ -268,11 +254,6 @@ BAD_REGISTRIES = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG engine/build.py session_report (line ~247): a malformed agent_registry.json makes the "
-    "`state` task fail, and `idse status` exits 1 with 'status tasks failed: state', not naming the file",
-)
 @pytest.mark.parametrize("content", BAD_REGISTRIES.values(), ids=BAD_REGISTRIES.keys())
 def test_bad_registry_is_a_clear_error(ws, cli, tmp_path, snapshot, content):
     registry_path(ws).write_bytes(content)
@@ -306,11 +287,6 @@ def test_corrupt_session_state_is_a_clear_error(ws, cli, tmp_path, snapshot, con
         assert snapshot(tmp_path) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG sessions.switch_session writes CURRENT_SESSION before refresh_state reads the corrupt "
-    "session_state.json: the command exits 2 yet the switch happened",
-)
 def test_switch_with_corrupt_state_changes_nothing(ws, cli, tmp_path, snapshot):
     assert cli("session", "create", "feat").exit_code == 0
     state_path(ws).write_bytes(b"not json")
