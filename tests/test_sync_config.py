@@ -143,3 +143,16 @@ def test_version_does_not_load_sync(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip().endswith("[]")
+
+
+def test_credentials_in_the_url_variable_are_never_shown(
+    wss: Workspaces, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IDSE_SYNC_URL", "https://robot:UrlPw-7781@127.0.0.1:1/api?api_key=Key-5561")
+    monkeypatch.setenv("IDSE_SYNC_RETRIES", "0")
+    shown_text = wss.run("a", "sync", "config")
+    assert "robot:***@127.0.0.1:1/api?api_key=***" in shown_text.stdout
+    failed = wss.run("a", "sync", "status")
+    assert failed.exit_code == 1 and "connection refused" in one_line_error(failed)
+    for result in (shown_text, failed):
+        assert "UrlPw-7781" not in result.output and "Key-5561" not in result.output

@@ -97,9 +97,11 @@ class SyncSettings(BaseModel):
 
     def secrets(self) -> list[str]:
         """Every secret value, so error text from libraries can be scrubbed of them."""
-        out = [s.get_secret_value() for s in (self.token, self.dsn) if s is not None]
-        password = dsn_password(self.dsn.get_secret_value()) if self.dsn else None
-        return [s for s in (*out, password) if s]
+        out: list[str | None] = [s.get_secret_value() for s in (self.token, self.dsn) if s is not None]
+        out.append(dsn_password(self.dsn.get_secret_value()) if self.dsn else None)
+        # Credentials in IDSE_SYNC_URL are allowed (the environment is private) but never shown.
+        out.append(dsn_password(self.url) if self.url and "://" in self.url else None)
+        return [s for s in out if s]
 
     def scrub(self, text: str) -> str:
         for secret in self.secrets():
