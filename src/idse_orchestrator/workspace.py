@@ -9,11 +9,15 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from idse_orchestrator import ids
 from idse_orchestrator.errors import BadFile, NotFound, UsageError, WorkspaceNotFound
-from idse_orchestrator.models import AgentRegistry, Config, SessionMetadata
 from idse_orchestrator.stages import BLUEPRINT, METADATA_RELPATH, Stage
+
+if TYPE_CHECKING:
+    # pydantic is imported only when a model is needed: a no-op build never loads it.
+    from idse_orchestrator.models import AgentRegistry, Config, SessionMetadata
 
 IDSE_DIR = ".idse"
 CACHE_DIR = ".cache"
@@ -39,6 +43,8 @@ def load_config(path: Path) -> Config:
 
 def _load_config(path: Path) -> Config:
     from pydantic import ValidationError
+
+    from idse_orchestrator.models import Config
 
     from idse_orchestrator.fsutil import pydantic_problem, read_text
     from idse_orchestrator.yamlsafe import YamlError, safe_load
@@ -115,8 +121,10 @@ class Workspace:
 
     def project(self, name: str | None = None) -> Project:
         """Resolve a project: explicit name, then IDSE_PROJECT, then config default, then the only one."""
-        chosen = name or os.environ.get("IDSE_PROJECT") or self.config.default_project
         names = self.project_names()
+        chosen = name or os.environ.get("IDSE_PROJECT")
+        if not chosen and len(names) != 1:
+            chosen = self.config.default_project
         if chosen:
             ids.project_name(chosen)
             if chosen not in names:
@@ -207,13 +215,14 @@ class Project:
 
     def metadata(self, session: str) -> SessionMetadata:
         from idse_orchestrator.fsutil import load_model
+        from idse_orchestrator.models import SessionMetadata
 
         path = self.metadata_path(session)
         if not path.exists():
             # A session copied in from another tool may lack metadata: derive the obvious defaults.
-            kind = "blueprint" if session == BLUEPRINT else "feature"
-            parent = None if session == BLUEPRINT else BLUEPRINT
-            return SessionMetadata(id=session, project=self.name, type=kind, parent=parent)
+            if session == BLUEPRINT:
+                return SessionMetadata(id=session, project=self.name, type="blueprint", parent=None)
+            return SessionMetadata(id=session, project=self.name, type="feature", parent=BLUEPRINT)
         try:
             return load_model(path, SessionMetadata)
         except BadFile as exc:
@@ -221,7 +230,7 @@ class Project:
 
     def registry(self) -> AgentRegistry:
         from idse_orchestrator.fsutil import load_model
-        from idse_orchestrator.models import default_registry
+        from idse_orchestrator.models import AgentRegistry, default_registry
 
         if not self.registry_path.exists():
             return default_registry()

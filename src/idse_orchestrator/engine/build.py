@@ -227,7 +227,8 @@ def _build(
     tasks: list[dict[str, Any]] = []
     findings: list[Finding] = []
     for owner in sorted(selected | {PROJECT_OWNER}):
-        names, owner_findings = rows.get(owner, ([], _fallback_findings(base, owner)))
+        row = rows.get(owner)
+        names, owner_findings = row if row is not None else ([], _fallback_findings(base, owner))
         findings.extend(Finding.from_dict(f) for f in owner_findings)
         for name in names:
             if name not in outcomes:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from idse_orchestrator.governance.ruleset import Rule, RuleSet
 from idse_orchestrator.markdown import Structure, find_markers, parse
-from idse_orchestrator.models import StageStatus
+
+if TYPE_CHECKING:
+    # Findings are plain values: reading cached ones must not load pydantic.
+    from idse_orchestrator.governance.ruleset import Rule, RuleSet
+    from idse_orchestrator.models import StageStatus
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 

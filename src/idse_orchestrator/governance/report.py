@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from idse_orchestrator import __version__
 from idse_orchestrator.governance.engine import Finding, summarize
-from idse_orchestrator.governance.ruleset import RuleSet
+
+if TYPE_CHECKING:
+    from idse_orchestrator.governance.ruleset import RuleSet
 
 FORMATS = ("text", "json", "sarif", "github")
 
