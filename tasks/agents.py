@@ -1,13 +1,114 @@
-"""Family ``agents``: agent instruction files and compiled agent profiles (filled in as they land)."""
+"""Family ``agents``: agent instruction files and compiled agent profiles.
+
+Agent files are refreshed by the build once they exist (``idse generate-agent-files`` creates them)
+or when ``agent_files`` in `.idse/config.yaml` names them: a build never drops unasked files into a
+repository. A session's profile is compiled when its spec has an ``## Agent Profile`` section; an
+unfinished profile is recorded, not treated as a failed task.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
-from idse_orchestrator.engine.context import BuildContext
+from idse_orchestrator.engine.context import BuildContext, file_sha
 
 TaskDict = dict[str, object]
 
 
+def _template_input(ctx: BuildContext, path: Path) -> tuple[list[str], str]:
+    try:
+        return [path.resolve().relative_to(Path(ctx.root).resolve()).as_posix()], "repo"
+    except ValueError:
+        return [], file_sha(path)
+
+
+def _existing(ctx: BuildContext, *rels: str) -> list[str]:
+    return [rel for rel in rels if os.path.isfile(f"{ctx.root}/{rel}")]
+
+
 def generate(ctx: BuildContext) -> Iterator[TaskDict]:
-    return iter(())
+    yield from generate_agent_files(ctx)
+    yield from generate_profiles(ctx)
+
+
+def generate_agent_files(ctx: BuildContext) -> Iterator[TaskDict]:
+    from idse_orchestrator.agents.files import selected_kinds
+    from idse_orchestrator.templating import template_path
+
+    ws = ctx.workspace
+    explicit = ws.config.agent_files is not None
+    inputs = _existing(ctx, f"{ctx.project_rel}/agent_registry.json", f"{ctx.project_rel}/CURRENT_SESSION",
+                       ".idse/config.yaml")
+    for kind in selected_kinds(ws):
+        if not explicit and not os.path.isfile(f"{ctx.root}/{kind.rel}"):
+            continue
+        tpl_deps, tpl_config = _template_input(ctx, template_path(kind.template, ws))
+        yield {
+            "basename": "agents",
+            "name": kind.rel,
+            "doc": f"agent instructions {kind.rel}",
+            "actions": [(write_agent_file, [ctx.root, ctx.project, kind.rel])],
+            "file_dep": inputs + tpl_deps,
+            "targets": [kind.rel],
+            "watch": [kind.rel],
+            "config": ctx.config_string(template=tpl_config),
+        }
+
+
+def generate_profiles(ctx: BuildContext) -> Iterator[TaskDict]:
+    from idse_orchestrator.stages import BLUEPRINT
+
+    blueprint_spec = f"{ctx.session_rel(BLUEPRINT)}/specs/spec.md"
+    for session in ctx.sessions:
+        spec = f"{ctx.session_rel(session)}/specs/spec.md"
+        try:
+            with open(f"{ctx.root}/{spec}", "rb") as fh:
+                if b"## Agent Profile" not in fh.read():
+                    continue
+        except OSError:
+            continue
+        deps = _existing(ctx, spec, blueprint_spec)
+        target = f"{ctx.results_rel(session)}/_profile.json"
+        yield {
+            "basename": "compile",
+            "name": session,
+            "owner": session,
+            "doc": f"compile the Agent Profile of {session}",
+            "actions": [(compile_profile_task, [ctx.root, ctx.project, session, target])],
+            "file_dep": sorted(set(deps)),
+            "targets": [target],
+            "watch": [f"{ctx.project_rel}/build/agents/{session}.profile.yaml"],
+            "config": ctx.config_string(),
+        }
+
+
+def write_agent_file(root: str, project: str, rel: str) -> None:
+    from idse_orchestrator.agents.files import agent_file_plan, read_current
+    from idse_orchestrator.fsutil import write_if_changed
+    from idse_orchestrator.workspace import Project, Workspace
+
+    ws = Workspace(Path(root))
+    for output in agent_file_plan(ws, Project(ws, project)):
+        if output.rel == rel:
+            write_if_changed(output.path, output.content(read_current(ws, output)))
+
+
+def compile_profile_task(root: str, project: str, session: str, target: str) -> None:
+    """Write the profile when it compiles; otherwise record why (and drop a stale profile)."""
+    from idse_orchestrator.agents.compiler import ProfileError, profile_output_path, write_profile
+    from idse_orchestrator.engine.results import write_result
+    from idse_orchestrator.workspace import Project, Workspace
+
+    ws = Workspace(Path(root))
+    proj = Project(ws, project)
+    try:
+        path, _ = write_profile(ws, proj, session, "yaml")
+        result = {"session": session, "ok": True, "output": ws.rel(path), "error": None}
+    except ProfileError as exc:
+        stale = profile_output_path(proj, session, "yaml")
+        if stale.exists():
+            stale.unlink()
+        result = {"session": session, "ok": False, "output": None, "error": exc.message}
+    write_result(Path(root) / target, result)

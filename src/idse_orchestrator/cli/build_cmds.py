@@ -33,6 +33,7 @@ def _progress_printer(enabled: bool):  # type: ignore[no-untyped-def]
 @click.option("--force", is_flag=True, help="Run every task even when up to date.")
 @click.option("--keep-going", is_flag=True, help="Continue after a task fails.")
 @click.option("--explain", "explain", metavar="TASK", help="Say why TASK would rerun, and run nothing.")
+@click.option("--sync", "with_sync", is_flag=True, help="Also push changed sessions to the sync remote.")
 @json_option
 def build(
     sessions: tuple[str, ...],
@@ -41,9 +42,11 @@ def build(
     force: bool,
     keep_going: bool,
     explain: str | None,
+    with_sync: bool,
     as_json: bool,
 ) -> int:
     """Run the task graph: validate, check, and write only what is out of date."""
+    from idse_orchestrator.engine.build import DEFAULT_FAMILIES
     from idse_orchestrator.engine.build import build as run_build
     from idse_orchestrator.engine.queries import explain_task
 
@@ -62,6 +65,7 @@ def build(
     progress = _progress_printer(not as_json)
     report = run_build(
         ws, proj, list(sessions) or None, jobs=jobs, force=force, keep_going=keep_going, progress=progress,
+        families=DEFAULT_FAMILIES + (("sync",) if with_sync else ()),
         warn=lambda m: click.echo(f"idse: warning: {m}", err=True),
     )
     if progress is not None and sys.stderr.isatty() and report.summary["ran"]:

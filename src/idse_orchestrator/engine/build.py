@@ -152,6 +152,12 @@ def project_files(ctx: BuildContext) -> set[str]:
     for stage in STAGES:
         files.add(f".idse/templates/pipeline/{stage.template}")
         files.add(f".idse/templates/{stage.template}")
+    from idse_orchestrator.agents.files import AGENT_FILE_KINDS
+
+    for kind in AGENT_FILE_KINDS:
+        files.add(kind.rel)  # an agent file created by `generate-agent-files` joins the build
+        files.add(f".idse/templates/{kind.template}")
+        files.add(f".idse/templates/{kind.template.split('/', 1)[1]}")
     return files
 
 
