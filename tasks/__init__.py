@@ -23,7 +23,8 @@ def families() -> dict[str, Any]:
         "session": session.generate,
         "registry": session.generate_registry,
         "state": status.generate,
-        "agents": agents.generate,
+        "agents": agents.generate_agent_files,
+        "compile": agents.generate_profiles,
         "sync": sync.generate,
     }
 

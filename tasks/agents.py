@@ -1,4 +1,4 @@
-"""Family ``agents``: agent instruction files and compiled agent profiles.
+"""Families ``agents`` (agent instruction files) and ``compile`` (agent profiles).
 
 Agent files are refreshed by the build once they exist (``idse generate-agent-files`` creates them)
 or when ``agent_files`` in `.idse/config.yaml` names them: a build never drops unasked files into a
@@ -26,11 +26,6 @@ def _template_input(ctx: BuildContext, path: Path) -> tuple[list[str], str]:
 
 def _existing(ctx: BuildContext, *rels: str) -> list[str]:
     return [rel for rel in rels if os.path.isfile(f"{ctx.root}/{rel}")]
-
-
-def generate(ctx: BuildContext) -> Iterator[TaskDict]:
-    yield from generate_agent_files(ctx)
-    yield from generate_profiles(ctx)
 
 
 def generate_agent_files(ctx: BuildContext) -> Iterator[TaskDict]:

@@ -47,7 +47,7 @@ def doc_rel(session: str, stage: str) -> str:
 def all_task_names(sessions: list[str], current: str) -> set[str]:
     names = {"registry"}
     for s in sessions:
-        names |= {f"validate:{s}/{stage}" for stage in STAGE_NAMES} | {f"session:{s}"}
+        names |= {f"validate:{s}/{stage}" for stage in STAGE_NAMES} | {f"session:{s}", f"compile:{s}"}
     if current in sessions:
         names.add("state")
     return names
@@ -149,7 +149,9 @@ def test_editing_one_spec_reruns_exactly_its_dependants(two, cli, tmp_path, sess
     spec = tmp_path / doc_rel(session, "spec")
     spec.write_text(spec.read_text() + "\nOne more line.\n")
     report = build(cli)
-    expected = {f"validate:{session}/spec", f"session:{session}"}
+    expected = {f"validate:{session}/spec", f"session:{session}", f"compile:{session}"}
+    if session == BLUEPRINT:  # every session's Agent Profile takes the blueprint's as defaults
+        expected.add(f"compile:{FEAT}")
     if session == FEAT:  # session_state.json describes the current session only
         expected.add("state")
     assert ran(report) == expected
@@ -390,7 +392,12 @@ def test_a_copied_workspace_with_its_cache_is_up_to_date(two, cli, tmp_path, tmp
     # ... and it is the copy that is tracked: an edit there reruns there.
     spec = copy / doc_rel(BLUEPRINT, "spec")
     spec.write_text(spec.read_text() + "\nEdited in the clone.\n")
-    assert ran(build(cli)) == {f"validate:{BLUEPRINT}/spec", f"session:{BLUEPRINT}"}
+    assert ran(build(cli)) == {
+        f"validate:{BLUEPRINT}/spec",
+        f"session:{BLUEPRINT}",
+        f"compile:{BLUEPRINT}",
+        f"compile:{FEAT}",
+    }
     monkeypatch.chdir(tmp_path)
     assert_nothing_ran(build(cli))
 

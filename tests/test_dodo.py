@@ -40,7 +40,7 @@ def doit(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def all_tasks() -> set[str]:
     names = {"registry", "state"}
     for s in (BLUEPRINT, FEAT):
-        names |= {f"validate:{s}/{stage}" for stage in STAGE_NAMES} | {f"session:{s}"}
+        names |= {f"validate:{s}/{stage}" for stage in STAGE_NAMES} | {f"session:{s}", f"compile:{s}"}
     return names
 
 
@@ -106,5 +106,10 @@ def test_idse_build_then_doit_is_up_to_date_and_edits_are_seen_by_both(repo, cli
     spec.write_text(spec.read_text() + "\nEdited.\n")
     result = doit(repo)
     assert result.returncode == 0
-    assert executed(result.stdout) == {f"validate:{BLUEPRINT}/spec", f"session:{BLUEPRINT}"}
+    assert executed(result.stdout) == {
+        f"validate:{BLUEPRINT}/spec",
+        f"session:{BLUEPRINT}",
+        f"compile:{BLUEPRINT}",
+        f"compile:{FEAT}",
+    }
     assert build_json(cli)["summary"]["ran"] == 0

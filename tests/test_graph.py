@@ -351,13 +351,19 @@ def test_session_restricts_the_graph(two, cli):
     model = graph_json(cli, "--session", BLUEPRINT)
     ids = {n["id"] for n in model["nodes"]}
     tasks = {n["id"] for n in model["nodes"] if n["kind"] == "task"}
-    assert tasks == {f"validate:{BLUEPRINT}/{s}" for s in STAGE_NAMES} | {f"session:{BLUEPRINT}", "registry"}
+    assert tasks == {f"validate:{BLUEPRINT}/{s}" for s in STAGE_NAMES} | {
+        f"session:{BLUEPRINT}",
+        f"compile:{BLUEPRINT}",
+        "registry",
+    }
     assert not any(f"/{FEAT}/" in i or i.endswith(f":{FEAT}") for i in ids)
 
     feat = graph_json(cli, "-s", FEAT, "--status")
     feat_tasks = {n["id"] for n in feat["nodes"] if n["kind"] == "task"}
     assert "state" in feat_tasks and f"session:{FEAT}" in feat_tasks
-    assert not any(BLUEPRINT in n["id"] for n in feat["nodes"])
+    # The only blueprint node is its spec: feat's Agent Profile takes the blueprint's as defaults.
+    blueprint_spec = f".idse/projects/demo/sessions/{BLUEPRINT}/specs/spec.md"
+    assert [n["id"] for n in feat["nodes"] if BLUEPRINT in n["id"]] == [blueprint_spec]
 
     both, full = graph_json(cli, "-s", FEAT, "-s", BLUEPRINT), graph_json(cli)
     assert both["nodes"] == full["nodes"]

@@ -26,7 +26,7 @@ from idse_orchestrator.governance.engine import Finding, summarize
 from idse_orchestrator.stages import STAGES
 from idse_orchestrator.workspace import Project, Workspace
 
-DEFAULT_FAMILIES = ("validate", "session", "registry", "state", "agents")
+DEFAULT_FAMILIES = ("validate", "session", "registry", "state", "agents", "compile")
 VALIDATION_FAMILIES = ("validate", "session", "registry")
 
 
