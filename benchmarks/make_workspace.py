@@ -21,10 +21,32 @@ from idse_orchestrator.models import SessionMetadata
 from idse_orchestrator.stages import BLUEPRINT, STAGES
 from idse_orchestrator.templating import package_templates_dir
 
-WORDS = (
-    "intent context stakeholder latency throughput boundary contract schema migration rollout cache "
-    "queue retry idempotent audit consent export import tenant quota budget review pipeline session"
-).split()
+WORDS = [
+    "intent",
+    "context",
+    "stakeholder",
+    "latency",
+    "throughput",
+    "boundary",
+    "contract",
+    "schema",
+    "migration",
+    "rollout",
+    "cache",
+    "queue",
+    "retry",
+    "idempotent",
+    "audit",
+    "consent",
+    "export",
+    "import",
+    "tenant",
+    "quota",
+    "budget",
+    "review",
+    "pipeline",
+    "session",
+]
 
 
 def paragraph(rng: random.Random, words: int) -> str:
@@ -34,14 +56,22 @@ def paragraph(rng: random.Random, words: int) -> str:
 def section_body(stage: str, title: str, rng: random.Random) -> str:
     if stage == "tasks" and title == "Tasks":
         return "\n".join(f"- [{'x' if i % 3 else ' '}] Task {i}: {paragraph(rng, 10)}" for i in range(1, 9))
-    if title in ("Success Criteria", "Acceptance Criteria", "Functional Requirements", "Component Impact",
-                 "Non-Functional Requirements"):
+    if title in (
+        "Success Criteria",
+        "Acceptance Criteria",
+        "Functional Requirements",
+        "Component Impact",
+        "Non-Functional Requirements",
+    ):
         return "\n".join(f"- {paragraph(rng, 14)}" for _ in range(5))
     if title == "Actions":
-        return "\n".join(f"- Update the {rng.choice(['spec', 'plan', 'intent'])}: {paragraph(rng, 10)}" for _ in range(3))
+        return "\n".join(
+            f"- Update the {rng.choice(['spec', 'plan', 'intent'])}: {paragraph(rng, 10)}" for _ in range(3)
+        )
     if title == "Agent Profile":
         return (
-            "```yaml\nid: bench-agent\nname: Bench agent\ndescription: Generated.\ngoals:\n  - Keep docs current\n"
+            "```yaml\nid: bench-agent\nname: Bench agent\ndescription: Generated.\n"
+            "goals:\n  - Keep docs current\n"
             "inputs: []\noutputs: []\ntools: []\nconstraints: []\nmemory_policy: {}\nruntime_hints: {}\n"
             'version: "1.0.0"\n```'
         )
@@ -60,8 +90,12 @@ def document(stage: str, template: str, session: str, rng: random.Random) -> str
 def generate(root: Path, sessions: int, project: str = "bench", seed: int = 7) -> None:
     root.mkdir(parents=True, exist_ok=True)
     if not (root / ".idse").exists():
-        subprocess.run([sys.executable, "-m", "idse_orchestrator", "init", project], cwd=root, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "idse_orchestrator", "init", project],
+            cwd=root,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     rng = random.Random(seed)
     templates = {s.name: (package_templates_dir() / "pipeline" / s.template).read_text() for s in STAGES}
     base = root / ".idse" / "projects" / project / "sessions"
@@ -72,7 +106,9 @@ def generate(root: Path, sessions: int, project: str = "bench", seed: int = 7) -
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(document(stage.name, templates[stage.name], sid, rng))
         meta = SessionMetadata(
-            id=sid, project=project, type="blueprint" if sid == BLUEPRINT else "feature",
+            id=sid,
+            project=project,
+            type="blueprint" if sid == BLUEPRINT else "feature",
             parent=None if sid == BLUEPRINT else BLUEPRINT,
         )
         meta_path = base / sid / "metadata" / "session.json"

@@ -16,7 +16,7 @@ TaskDict = dict[str, Any]
 
 
 def families() -> dict[str, Any]:
-    from idse_orchestrator.tasks import agents, session, status, sync, validate
+    from . import agents, session, status, sync, validate
 
     return {
         "validate": validate.generate,

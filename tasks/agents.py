@@ -34,8 +34,12 @@ def generate_agent_files(ctx: BuildContext) -> Iterator[TaskDict]:
 
     ws = ctx.workspace
     explicit = ws.config.agent_files is not None
-    inputs = _existing(ctx, f"{ctx.project_rel}/agent_registry.json", f"{ctx.project_rel}/CURRENT_SESSION",
-                       ".idse/config.yaml")
+    inputs = _existing(
+        ctx,
+        f"{ctx.project_rel}/agent_registry.json",
+        f"{ctx.project_rel}/CURRENT_SESSION",
+        ".idse/config.yaml",
+    )
     for kind in selected_kinds(ws):
         if not explicit and not os.path.isfile(f"{ctx.root}/{kind.rel}"):
             continue

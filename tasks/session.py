@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from idse_orchestrator.engine.context import BuildContext
-from idse_orchestrator.stages import METADATA_RELPATH, STAGE_NAMES, STAGES, upstream_of
+from idse_orchestrator.stages import METADATA_RELPATH, STAGE_NAMES, STAGES, UPSTREAM_DOCS, upstream_of
+
+if TYPE_CHECKING:
+    from idse_orchestrator.models import StageStatus
 
 TaskDict = dict[str, object]
-# Documents whose change makes a completed downstream stage stale.
-UPSTREAM_DOCS = ("intent", "context", "spec", "plan", "tasks")
 
 
 def generate(ctx: BuildContext) -> Iterator[TaskDict]:
@@ -27,7 +28,9 @@ def generate(ctx: BuildContext) -> Iterator[TaskDict]:
             "owner": session,
             "watch": [meta],
             "doc": f"pipeline order, metadata and staleness of session {session}",
-            "actions": [(check_session_task, [ctx.root, ctx.project, session, ctx.session_result_rel(session)])],
+            "actions": [
+                (check_session_task, [ctx.root, ctx.project, session, ctx.session_result_rel(session)])
+            ],
             "file_dep": deps,
             "targets": [ctx.session_result_rel(session)],
             "config": ctx.config_string(),
@@ -106,7 +109,10 @@ def check_session_task(root: str, project: str, session: str, target: str) -> No
     meta, problem = session_metadata(proj, session)
     previous = (read_result(Path(root) / target) or {}).get("records", {})
     effective, records, why = staleness(statuses, shas, previous, meta.accepted)
-    findings = check_session(session_input(ws, proj, session, effective, problem), effective_ruleset(ws.config.rules))
+    findings = check_session(
+        session_input(ws, proj, session, cast("dict[str, StageStatus]", effective), problem),
+        effective_ruleset(ws.config.rules),
+    )
     write_result(
         Path(root) / target,
         {

@@ -29,7 +29,6 @@ STATUSES = {"ran", "up-to-date", "failed"}
 # ------------------------------------------------------------------------------------------ helpers
 
 
-
 def db_tasks(path):
     """Task ids stored in doit's sqlite3 dependency database."""
     import sqlite3
@@ -39,6 +38,7 @@ def db_tasks(path):
         return {row[0] for row in conn.execute("select task_id from doit")}
     finally:
         conn.close()
+
 
 def doc_rel(session: str, stage: str) -> str:
     return f"{SESSIONS}/{session}/{BY_NAME[stage].relpath}"

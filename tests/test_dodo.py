@@ -20,7 +20,6 @@ DB = f".idse/.cache/{PROJECT}.doit.sqlite"
 FAMILIES = {"validate", "session", "registry", "state"}
 
 
-
 def db_tasks(path):
     """Task ids stored in doit's sqlite3 dependency database."""
     import sqlite3
@@ -30,6 +29,7 @@ def db_tasks(path):
         return {row[0] for row in conn.execute("select task_id from doit")}
     finally:
         conn.close()
+
 
 def doit(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

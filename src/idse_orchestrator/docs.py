@@ -20,7 +20,9 @@ def install_docs(ws: Workspace, *, force: bool = False) -> dict[str, list[str]]:
     target = ws.idse_dir / "docs"
     manifest_path = target / MANIFEST
     try:
-        manifest: dict[str, str] = json.loads(manifest_path.read_text("utf-8")) if manifest_path.exists() else {}
+        manifest: dict[str, str] = (
+            json.loads(manifest_path.read_text("utf-8")) if manifest_path.exists() else {}
+        )
     except (OSError, ValueError):
         manifest = {}
     written: list[str] = []

@@ -32,7 +32,9 @@ class UsageError(IdseError):
 
 class WorkspaceNotFound(IdseError):
     def __init__(self, start: Path) -> None:
-        super().__init__(f"not inside an idse workspace (no .idse/ found from {start} upwards); run 'idse init <project>'")
+        super().__init__(
+            f"not inside an idse workspace (no .idse/ found from {start} upwards); run 'idse init <project>'"
+        )
 
 
 class InvalidName(IdseError):

@@ -28,7 +28,8 @@ def _check(kind: str, value: str) -> str:
         raise InvalidName(f"invalid {kind} id {shown!r}: must not start with a dot")
     if not _SLUG.fullmatch(value):
         raise InvalidName(
-            f"invalid {kind} id {shown!r}: use letters, digits, '-', '_' and '.', starting with a letter or digit"
+            f"invalid {kind} id {shown!r}: use letters, digits, '-', '_' and '.', "
+            "starting with a letter or digit"
         )
     return value
 

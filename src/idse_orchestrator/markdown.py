@@ -42,7 +42,9 @@ class Structure:
     fences: list[Fence] = field(default_factory=list)
     code_lines: set[int] = field(default_factory=set)
     comment_lines: set[int] = field(default_factory=set)  # HTML blocks: guidance, not content
-    list_items: list[tuple[int, str]] = field(default_factory=list)  # (line, raw first line) of top-level items
+    list_items: list[tuple[int, str]] = field(
+        default_factory=list
+    )  # (line, raw first line) of top-level items
     _index: dict[int, dict[str, Section]] = field(default_factory=dict, repr=False)
 
     def sections(self, level: int | None = None) -> list[Section]:
@@ -92,9 +94,9 @@ def normalize_title(title: str) -> str:
 
 @lru_cache(maxsize=1)
 def _parser():  # type: ignore[no-untyped-def]
-    from markdown_it import MarkdownIt
-
     import logging
+
+    from markdown_it import MarkdownIt
 
     # markdown-it logs every block rule at debug level; the calls alone cost measurable time.
     logging.getLogger("markdown_it").disabled = True

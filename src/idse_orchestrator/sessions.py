@@ -89,7 +89,8 @@ def init_project(ws: Workspace, name: str, *, stack: str | None = None, force: b
     project = Project(ws, name)
     if project.path.exists() and not force:
         raise AlreadyExists(
-            f"project {name!r} already exists at {ws.rel(project.path)}; use --force to add only missing files"
+            f"project {name!r} already exists at {ws.rel(project.path)}; "
+            "use --force to add only missing files"
         )
     meta = SessionMetadata(id=BLUEPRINT, project=name, type="blueprint", parent=None, stack=stack)
     render_session(ws, meta.model_copy(deep=True), {})  # a template error must leave nothing behind
@@ -170,7 +171,13 @@ def list_sessions(project: Project) -> list[dict[str, Any]]:
     for sid in project.session_ids():
         meta = project.metadata(sid)
         out.append(
-            {"id": sid, "type": meta.type, "status": meta.status, "parent": meta.parent, "current": sid == current}
+            {
+                "id": sid,
+                "type": meta.type,
+                "status": meta.status,
+                "parent": meta.parent,
+                "current": sid == current,
+            }
         )
     return out
 

@@ -26,6 +26,8 @@ STAGES: Final[tuple[Stage, ...]] = (
 STAGE_NAMES: Final[tuple[str, ...]] = tuple(s.name for s in STAGES)
 BY_NAME: Final[dict[str, Stage]] = {s.name: s for s in STAGES}
 METADATA_RELPATH: Final = "metadata/session.json"
+# Documents whose change makes a completed downstream stage stale.
+UPSTREAM_DOCS: Final[tuple[str, ...]] = ("intent", "context", "spec", "plan", "tasks")
 BLUEPRINT: Final = "__blueprint__"
 MARKER: Final = "[REQUIRES INPUT]"
 

@@ -79,7 +79,9 @@ def project_status(
     why = results.get("why", {}) if results else {}
     state = load_state(ws, project)
     if results is not None:
-        validation = "failing" if any(f["severity"] == "error" for f in results.get("findings", [])) else "passing"
+        validation = (
+            "failing" if any(f["severity"] == "error" for f in results.get("findings", [])) else "passing"
+        )
     else:
         validation = state.validation_for(sid) if state else "unknown"
     stages: dict[str, Any] = {}

@@ -44,9 +44,8 @@ def load_config(path: Path) -> Config:
 def _load_config(path: Path) -> Config:
     from pydantic import ValidationError
 
-    from idse_orchestrator.models import Config
-
     from idse_orchestrator.fsutil import pydantic_problem, read_text
+    from idse_orchestrator.models import Config
     from idse_orchestrator.yamlsafe import YamlError, safe_load
 
     if not path.exists():
@@ -117,7 +116,9 @@ class Workspace:
     def project_names(self) -> list[str]:
         if not self.projects_dir.is_dir():
             return []
-        return sorted(p.name for p in self.projects_dir.iterdir() if p.is_dir() and ids.is_valid_session_id(p.name))
+        return sorted(
+            p.name for p in self.projects_dir.iterdir() if p.is_dir() and ids.is_valid_session_id(p.name)
+        )
 
     def project(self, name: str | None = None) -> Project:
         """Resolve a project: explicit name, then IDSE_PROJECT, then config default, then the only one."""

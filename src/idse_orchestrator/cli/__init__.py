@@ -60,7 +60,9 @@ def _version_message() -> str:
     return version_line()
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.version_option(__version__, "-V", "--version", message=_version_message())
 def cli() -> None:
     """idse: a design-time documentation workspace for Intent-Driven Systems Engineering.

@@ -54,7 +54,13 @@ def build(
     if explain:
         status, reasons = explain_task(ws, proj, explain)
         if as_json:
-            echo_json({"task": explain, "status": "up-to-date" if status == "up-to-date" else "stale", "reasons": reasons})
+            echo_json(
+                {
+                    "task": explain,
+                    "status": "up-to-date" if status == "up-to-date" else "stale",
+                    "reasons": reasons,
+                }
+            )
         elif status == "up-to-date":
             click.echo(f"{explain} is up to date")
         else:
@@ -64,7 +70,13 @@ def build(
         return 0
     progress = _progress_printer(not as_json)
     report = run_build(
-        ws, proj, list(sessions) or None, jobs=jobs, force=force, keep_going=keep_going, progress=progress,
+        ws,
+        proj,
+        list(sessions) or None,
+        jobs=jobs,
+        force=force,
+        keep_going=keep_going,
+        progress=progress,
         families=DEFAULT_FAMILIES + (("sync",) if with_sync else ()),
         warn=lambda m: click.echo(f"idse: warning: {m}", err=True),
     )
@@ -100,14 +112,18 @@ def build(
 
 @click.command()
 @project_option
-@click.option("--format", "fmt", type=click.Choice(["dot", "mermaid", "json"]), default="mermaid", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["dot", "mermaid", "json"]), default="mermaid", show_default=True
+)
 @click.option("--session", "-s", "sessions", multiple=True, metavar="S", help="Only this session's tasks.")
 @click.option("--status", "with_status", is_flag=True, help="Colour tasks: up-to-date, stale, failed.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
-def graph(project_name: str | None, fmt: str, sessions: tuple[str, ...], with_status: bool, output: str | None) -> int:
+def graph(
+    project_name: str | None, fmt: str, sessions: tuple[str, ...], with_status: bool, output: str | None
+) -> int:
     """Draw the task graph: tasks and files as nodes, dependencies as edges."""
-    from idse_orchestrator.engine.queries import graph_statuses, task_list
     from idse_orchestrator.engine.graph import graph_model, render
+    from idse_orchestrator.engine.queries import graph_statuses, task_list
 
     ws, proj = open_project(project_name)
     chosen = list(sessions) or None

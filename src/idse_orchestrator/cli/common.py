@@ -30,9 +30,9 @@ def json_option(func: F) -> F:
 
 
 def session_option(func: F) -> F:
-    return click.option("--session", "-s", "session", metavar="S", help="Session (default: the current one).")(
-        func
-    )
+    return click.option(
+        "--session", "-s", "session", metavar="S", help="Session (default: the current one)."
+    )(func)
 
 
 def open_workspace() -> Workspace:

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from idse_orchestrator.cli.common import echo_json, json_option, open_project, open_workspace, project_option
 
+if TYPE_CHECKING:
+    from idse_orchestrator.governance.ruleset import RuleSet
+
 
 @click.command()
 @project_option
-@click.option("--session", "-s", "sessions", multiple=True, metavar="S", help="Session to validate (repeatable).")
+@click.option(
+    "--session", "-s", "sessions", multiple=True, metavar="S", help="Session to validate (repeatable)."
+)
 @click.option("--all", "all_sessions", is_flag=True, help="Validate every session of the project.")
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json", "sarif", "github"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "sarif", "github"]),
+    default="text",
+    show_default=True,
 )
 @click.option("--strict", is_flag=True, help="Warnings fail the run too.")
 @click.option("--rule", "rules", multiple=True, metavar="ID", help="Only report these rule ids (repeatable).")
@@ -36,7 +47,12 @@ def validate(
     ws, proj = open_project(project_name)
     chosen = None if all_sessions else (list(sessions) or [proj.current_session()])
     result = run_validate(
-        ws, proj, chosen, rule_ids=list(rules) or None, strict=strict, warn=lambda m: click.echo(f"idse: warning: {m}", err=True)
+        ws,
+        proj,
+        chosen,
+        rule_ids=list(rules) or None,
+        strict=strict,
+        warn=lambda m: click.echo(f"idse: warning: {m}", err=True),
     )
     text = render(fmt, result.findings, result.ruleset, len(result.sessions))
     if output:
@@ -88,7 +104,7 @@ def rules(ctx: click.Context, as_json: bool) -> int:
     return 0
 
 
-def _ruleset():  # type: ignore[no-untyped-def]
+def _ruleset() -> RuleSet:
     from idse_orchestrator.errors import WorkspaceNotFound
     from idse_orchestrator.governance.ruleset import effective_ruleset, load_ruleset
 
@@ -109,9 +125,17 @@ def rules_show(rule_id: str, as_json: bool) -> int:
     r = ruleset.rule(rule_id)
     article = ruleset.articles[r.article]
     if as_json:
-        echo_json({**r.model_dump(mode="json"), "article_title": article.title, "article_summary": article.summary})
+        echo_json(
+            {**r.model_dump(mode="json"), "article_title": article.title, "article_summary": article.summary}
+        )
         return 0
-    stages = "session-wide" if r.scope == "session" else "project-wide" if r.scope == "project" else ", ".join(r.stages)
+    stages = (
+        "session-wide"
+        if r.scope == "session"
+        else "project-wide"
+        if r.scope == "project"
+        else ", ".join(r.stages)
+    )
     click.echo(f"{r.id}: {r.title}")
     click.echo(f"  article   {r.article} ({article.title}): {article.summary}")
     click.echo(f"  severity  {r.severity}{'' if r.enabled else ' (disabled in .idse/config.yaml)'}")

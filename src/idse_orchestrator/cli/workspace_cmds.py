@@ -24,7 +24,9 @@ def init(project: str, stack: str | None, force: bool, as_json: bool) -> int:
     if as_json:
         echo_json({"project": project, "created": created})
     elif created:
-        click.echo(f"Initialised project {project!r} in {ws.rel(ws.idse_dir)}/ ({len(created)} files created)")
+        click.echo(
+            f"Initialised project {project!r} in {ws.rel(ws.idse_dir)}/ ({len(created)} files created)"
+        )
         click.echo("Next: fill in the [REQUIRES INPUT] markers, then run 'idse status' and 'idse validate'.")
     else:
         click.echo(f"Project {project!r} is complete; nothing to add.")

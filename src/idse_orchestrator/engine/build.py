@@ -83,9 +83,10 @@ def lock_path(ws: Workspace, project: Project) -> Path:
 
 def generator(ctx: BuildContext, families: tuple[str, ...]) -> Callable[[], Iterator[dict[str, Any]]]:
     def make() -> Iterator[dict[str, Any]]:
-        from idse_orchestrator.tasks import families as all_families
+        from importlib import import_module
 
-        table = all_families()
+        # Imported by name: the package is mapped from the top-level tasks/ folder.
+        table = import_module("idse_orchestrator.tasks").families()
         for name in families:
             yield from table[name](ctx)
 
@@ -147,8 +148,12 @@ def build_key(ws: Workspace, families: tuple[str, ...]) -> str:
 
 def project_files(ctx: BuildContext) -> set[str]:
     """Files whose appearance or change can alter the task graph itself (beyond declared deps)."""
-    files = {f"{ctx.project_rel}/CURRENT_SESSION", f"{ctx.project_rel}/agent_registry.json",
-             f"{ctx.project_rel}/sessions", ".idse/config.yaml"}
+    files = {
+        f"{ctx.project_rel}/CURRENT_SESSION",
+        f"{ctx.project_rel}/agent_registry.json",
+        f"{ctx.project_rel}/sessions",
+        ".idse/config.yaml",
+    }
     for stage in STAGES:
         files.add(f".idse/templates/pipeline/{stage.template}")
         files.add(f".idse/templates/{stage.template}")
@@ -194,7 +199,9 @@ def build(
                 recover_cache(ws, base, warn)
                 index.reset()
             try:
-                return _build(ws, base, index, key, families, jobs, force, keep_going, progress, warn, want_reasons)
+                return _build(
+                    ws, base, index, key, families, jobs, force, keep_going, progress, warn, want_reasons
+                )
             finally:
                 index.close()
 
@@ -223,11 +230,18 @@ def _build(
     outcomes: dict[str, Any] = {}
     failed: list[str] = []
     if todo or whole:
-        ctx = BuildContext(base.root, base.project, tuple(s for s in base.sessions if s in todo), base.current,
-                           selected=base.sessions)
+        ctx = BuildContext(
+            base.root,
+            base.project,
+            tuple(s for s in base.sessions if s in todo),
+            base.current,
+            selected=base.sessions,
+        )
         ctx.ruleset_digest  # noqa: B018 - a malformed rule override is one clear error, before doit runs
         recover_cache(ws, ctx, warn)
-        outcomes, failed, task_dicts = _run_doit(ws, ctx, families, jobs, force, keep_going, progress, want_reasons)
+        outcomes, failed, task_dicts = _run_doit(
+            ws, ctx, families, jobs, force, keep_going, progress, want_reasons
+        )
         _update_index(index, key, ctx, task_dicts, failed)
     rows = index.owner_rows(selected | {PROJECT_OWNER})
     tasks: list[dict[str, Any]] = []
@@ -240,7 +254,14 @@ def _build(
             if name not in outcomes:
                 tasks.append({"name": name, "status": "up-to-date", "reasons": []})
     for o in outcomes.values():
-        tasks.append({"name": o.name, "status": o.status, "reasons": o.reasons, **({"error": o.error} if o.error else {})})
+        tasks.append(
+            {
+                "name": o.name,
+                "status": o.status,
+                "reasons": o.reasons,
+                **({"error": o.error} if o.error else {}),
+            }
+        )
     tasks.sort(key=lambda t: t["name"])
     if not any(f in families for f in VALIDATION_FAMILIES):
         findings = []
@@ -266,8 +287,16 @@ def _run_doit(
     def make() -> list[dict[str, Any]]:
         return task_dicts
 
-    result = run_tasks(make, dep_file(ctx), [], jobs=jobs, force=force, keep_going=keep_going,
-                       progress=progress, want_reasons=want_reasons)
+    result = run_tasks(
+        make,
+        dep_file(ctx),
+        [],
+        jobs=jobs,
+        force=force,
+        keep_going=keep_going,
+        progress=progress,
+        want_reasons=want_reasons,
+    )
     outcomes = {o.name: o for o in result.outcomes}
     damaged = damaged_results(ctx, [o.name for o in result.outcomes if o.status == "failed"])
     if damaged:
@@ -275,8 +304,15 @@ def _run_doit(
         for rel in damaged:
             with contextlib.suppress(OSError):
                 os.unlink(ws.root / rel)
-        result = run_tasks(make, dep_file(ctx), [], jobs=jobs, keep_going=keep_going, progress=progress,
-                           want_reasons=want_reasons)
+        result = run_tasks(
+            make,
+            dep_file(ctx),
+            [],
+            jobs=jobs,
+            keep_going=keep_going,
+            progress=progress,
+            want_reasons=want_reasons,
+        )
         outcomes.update({o.name: o for o in result.outcomes if o.status != "up-to-date"})
     failed = sorted(name for name, o in outcomes.items() if o.status == "failed")
     if result.code not in (0, 1) and not failed:
@@ -285,8 +321,9 @@ def _run_doit(
     return outcomes, failed, task_dicts
 
 
-def _update_index(index: BuildIndex, key: str, ctx: BuildContext, task_dicts: list[dict[str, Any]],
-                  failed: list[str]) -> None:
+def _update_index(
+    index: BuildIndex, key: str, ctx: BuildContext, task_dicts: list[dict[str, Any]], failed: list[str]
+) -> None:
     from idse_orchestrator.engine.graph import task_name
 
     owners: dict[str, tuple[list[str], set[str], list[dict[str, Any]]]] = {}

@@ -180,8 +180,9 @@ class IdseList(List):  # type: ignore[misc]
 
 
 class Loader(TaskLoader2):  # type: ignore[misc]
-    def __init__(self, make_tasks: Callable[[], Iterable[dict[str, Any]]], dep_file: str,
-                 recorder: Recorder | None) -> None:
+    def __init__(
+        self, make_tasks: Callable[[], Iterable[dict[str, Any]]], dep_file: str, recorder: Recorder | None
+    ) -> None:
         super().__init__()
         self.make_tasks = make_tasks
         self.dep_file = dep_file
@@ -255,7 +256,9 @@ def run_tasks(
     return RunResult(code, outcomes, recorder.runtime_errors, out.getvalue())
 
 
-def explain(make_tasks: Callable[[], Iterable[dict[str, Any]]], dep_file: str, name: str) -> tuple[str, list[str]]:
+def explain(
+    make_tasks: Callable[[], Iterable[dict[str, Any]]], dep_file: str, name: str
+) -> tuple[str, list[str]]:
     """Why task ``name`` would run now: ('up-to-date', []) or ('run', reasons)."""
     tasks = {t.name: t for t in doit_tasks(make_tasks())}
     task = tasks.get(name)

@@ -31,7 +31,9 @@ def fingerprint(path: str) -> tuple[int, int]:
 @dataclass
 class IndexState:
     key: str | None
-    files: dict[str, list[tuple[str, int, int]]] = field(default_factory=dict)  # path -> [(owner, mtime, size)]
+    files: dict[str, list[tuple[str, int, int]]] = field(
+        default_factory=dict
+    )  # path -> [(owner, mtime, size)]
     owners: set[str] = field(default_factory=set)
 
 

@@ -33,8 +33,9 @@ def graph_statuses(ws: Workspace, project: Project, sessions: list[str] | None) 
     return statuses
 
 
-def task_list(ws: Workspace, project: Project, sessions: list[str] | None,
-              families: tuple[str, ...] = DEFAULT_FAMILIES) -> list[dict[str, Any]]:
+def task_list(
+    ws: Workspace, project: Project, sessions: list[str] | None, families: tuple[str, ...] = DEFAULT_FAMILIES
+) -> list[dict[str, Any]]:
     ctx = BuildContext.create(ws, project, resolve_sessions(project, sessions))
     return list(generator(ctx, families)())
 
@@ -89,8 +90,7 @@ def accept_stage(ws: Workspace, project: Project, session: str | None, stage_nam
 
     from idse_orchestrator.errors import Refused
     from idse_orchestrator.fsutil import save_model
-    from idse_orchestrator.stages import BY_NAME, stage, upstream_of
-    from idse_orchestrator.tasks.session import UPSTREAM_DOCS
+    from idse_orchestrator.stages import BY_NAME, UPSTREAM_DOCS, stage, upstream_of
 
     stage(stage_name)
     sid = project.resolve_session(session)

@@ -120,7 +120,9 @@ def items_mention(view: DocView, params: dict[str, Any]) -> Iterator[Hit]:
     sec = st.section(str(params["section"]))
     if sec is None:
         return
-    words = re.compile(r"\b(?:" + "|".join(re.escape(str(w)) for w in params["words"]) + r")\b", re.IGNORECASE)
+    words = re.compile(
+        r"\b(?:" + "|".join(re.escape(str(w)) for w in params["words"]) + r")\b", re.IGNORECASE
+    )
     for line, raw in st.items_in(sec):
         if not words.search(raw):
             yield {"line": line, "column": 1, "item": _short(raw.strip())}
@@ -145,7 +147,11 @@ def agent_profile_yaml(view: DocView, params: dict[str, Any]) -> Iterator[Hit]:
         yield {"line": line, "problem": str(exc).replace(f" at line {exc.line}", "")}
         return
     if not isinstance(data, dict):
-        yield {"line": fence.start, "column": 1, "problem": "the yaml block is not a mapping of keys to values"}
+        yield {
+            "line": fence.start,
+            "column": 1,
+            "problem": "the yaml block is not a mapping of keys to values",
+        }
 
 
 # -- session checks ---------------------------------------------------------------------------

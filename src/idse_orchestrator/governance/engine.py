@@ -104,7 +104,9 @@ class DocView:
         text = self.doc.text
         if text is None:
             return False
-        return (self.doc.text_sha256 in self.doc.template_hashes) or (bool(self.doc.template) and text == self.doc.template)
+        return (self.doc.text_sha256 in self.doc.template_hashes) or (
+            bool(self.doc.template) and text == self.doc.template
+        )
 
     @cached_property
     def status(self) -> StageStatus:
@@ -135,7 +137,9 @@ def _template_structure(text: str) -> Structure:
     return st
 
 
-def _finding(rule: Rule, hit: dict[str, Any], base: dict[str, Any], path: str, session: str | None) -> Finding:
+def _finding(
+    rule: Rule, hit: dict[str, Any], base: dict[str, Any], path: str, session: str | None
+) -> Finding:
     fields = {**base, **hit}
     return Finding(
         rule=rule.id,

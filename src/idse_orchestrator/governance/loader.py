@@ -19,8 +19,9 @@ def session_metadata(project: Project, session: str) -> tuple[SessionMetadata, s
         return project.metadata(session), None
     except BadFile as exc:
         problem = exc.message.split(": ", 1)[-1]
-        kind = "blueprint" if session == "__blueprint__" else "feature"
-        return SessionMetadata(id=session, project=project.name, type=kind), problem
+        if session == "__blueprint__":
+            return SessionMetadata(id=session, project=project.name, type="blueprint"), problem
+        return SessionMetadata(id=session, project=project.name, type="feature"), problem
 
 
 @lru_cache(maxsize=64)
@@ -46,7 +47,9 @@ def required_sections(ws: Workspace, stage: Stage) -> tuple[str, ...] | None:
         return None
 
 
-def load_document(ws: Workspace, project: Project, session: str, stage: Stage, meta: SessionMetadata) -> Document:
+def load_document(
+    ws: Workspace, project: Project, session: str, stage: Stage, meta: SessionMetadata
+) -> Document:
     from idse_orchestrator.sessions import render_document
 
     path = project.document_path(session, stage)
@@ -62,13 +65,20 @@ def load_document(ws: Workspace, project: Project, session: str, stage: Stage, m
     try:
         text = read_text(path)
     except BadFile as exc:
-        return Document(session, stage.name, rel, None, exc.message.split(": ", 1)[-1], template, hashes, "", sections)
+        return Document(
+            session, stage.name, rel, None, exc.message.split(": ", 1)[-1], template, hashes, "", sections
+        )
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return Document(session, stage.name, rel, text, None, template, hashes, digest, sections)
 
 
-def session_input(ws: Workspace, project: Project, session: str, statuses: dict[str, StageStatus],
-                  metadata_problem: str | None) -> SessionInput:
+def session_input(
+    ws: Workspace,
+    project: Project,
+    session: str,
+    statuses: dict[str, StageStatus],
+    metadata_problem: str | None,
+) -> SessionInput:
     return SessionInput(
         session=session,
         statuses=statuses,

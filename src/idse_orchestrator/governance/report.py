@@ -58,7 +58,9 @@ def render_sarif(findings: list[Finding], ruleset: RuleSet, sessions: int) -> st
             "id": r.id,
             "name": r.check,
             "shortDescription": {"text": r.title},
-            "fullDescription": {"text": f"Article {r.article}: {ruleset.articles[r.article].title}. {r.title}."},
+            "fullDescription": {
+                "text": f"Article {r.article}: {ruleset.articles[r.article].title}. {r.title}."
+            },
             "help": {"text": r.fix},
             "defaultConfiguration": {"level": _SARIF_LEVEL[r.severity], "enabled": r.enabled},
             "properties": {"article": r.article, "scope": r.scope},
@@ -132,7 +134,9 @@ def render_github(findings: list[Finding], ruleset: RuleSet, sessions: int) -> s
         text = f"{f.message}. Fix: {f.hint}" if f.hint else f.message
         lines.append(f"::{_GITHUB_LEVEL.get(f.severity, 'notice')} {','.join(props)}::{_escape_data(text)}")
     s = summarize(findings, sessions)
-    lines.append(f"{s['errors']} error(s), {s['warnings']} warning(s), {s['infos']} info (rule set {ruleset.version})")
+    lines.append(
+        f"{s['errors']} error(s), {s['warnings']} warning(s), {s['infos']} info (rule set {ruleset.version})"
+    )
     return "\n".join(lines)
 
 

@@ -52,7 +52,9 @@ def validate(
     return ValidationResult(findings, report.sessions, ruleset, strict)
 
 
-def record_validation(ws: Workspace, project: Project, sessions: tuple[str, ...], findings: list[Finding]) -> None:
+def record_validation(
+    ws: Workspace, project: Project, sessions: tuple[str, ...], findings: list[Finding]
+) -> None:
     from idse_orchestrator.fsutil import dump_json, file_lock, write_if_changed
     from idse_orchestrator.sessions import load_state
     from idse_orchestrator.status import refresh_state

@@ -1,0 +1,172 @@
+"""Build-engine benchmark: ratios measured in one run, on generated workspaces.
+
+    python benchmarks/bench_build.py [--sizes 300 1000] [--big 10000] [--workdir DIR]
+
+Prints, per size N (sessions):
+- cold build (--jobs 1) and cold build (--jobs 2) wall time, and artifacts/second;
+- no-op `idse build` vs a plain Python stat-walk of the same workspace files (both in-process after
+  a warm-up, and end to end as processes), with the ratio;
+- one edited spec.md vs the no-op build (in-process), with the ratio;
+- with --big: no-op cost per session at the big size vs the first size (linearity) and the peak
+  memory (max RSS) of a no-op `idse build` process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from make_workspace import generate  # noqa: E402
+
+STAT_WALK = """
+import os, sys
+count = 0
+for dirpath, dirnames, filenames in os.walk(sys.argv[1]):
+    if ".cache" in dirnames:
+        dirnames.remove(".cache")
+    for name in filenames:
+        os.stat(os.path.join(dirpath, name))
+        count += 1
+"""
+
+
+def stat_walk(root: Path) -> int:
+    count = 0
+    for dirpath, dirnames, filenames in os.walk(root / ".idse"):
+        if ".cache" in dirnames:
+            dirnames.remove(".cache")
+        for name in filenames:
+            os.stat(os.path.join(dirpath, name))
+            count += 1
+    return count
+
+
+def best(fn, repeat: int = 5) -> float:  # type: ignore[no-untyped-def]
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def run_cli(root: Path, *args: str) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "idse_orchestrator", *args],
+        cwd=root,
+        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - start
+
+
+def in_process_build(root: Path):  # type: ignore[no-untyped-def]
+    from idse_orchestrator.engine.build import build
+    from idse_orchestrator.workspace import Workspace
+
+    ws = Workspace(root)
+    project = ws.project()
+
+    def go() -> None:
+        build(ws, project, want_reasons=False)
+
+    return go
+
+
+def measure(root: Path, sessions: int) -> dict[str, float]:
+    out: dict[str, float] = {"sessions": sessions, "artifacts": sessions * 7}
+    generate(root, sessions)
+    jobs2 = root.with_name(root.name + "-j2")
+    shutil.copytree(root, jobs2)
+    out["cold_jobs1_s"] = run_cli(root, "build", "--jobs", "1")
+    out["cold_jobs2_s"] = run_cli(jobs2, "build", "--jobs", "2")
+    shutil.rmtree(jobs2)
+    out["artifacts_per_s_jobs1"] = out["artifacts"] / out["cold_jobs1_s"]
+    out["artifacts_per_s_jobs2"] = out["artifacts"] / out["cold_jobs2_s"]
+
+    go = in_process_build(root)
+    go()  # warm-up: imports and first index write
+    out["noop_build_s"] = best(go)
+    out["stat_walk_s"] = best(lambda: stat_walk(root))
+    out["noop_vs_statwalk"] = out["noop_build_s"] / out["stat_walk_s"]
+
+    out["noop_build_process_s"] = min(run_cli(root, "build") for _ in range(3))
+    walk = [sys.executable, "-c", STAT_WALK, str(root / ".idse")]
+    walks = []
+    for _ in range(3):
+        start = time.perf_counter()
+        subprocess.run(walk, check=True)
+        walks.append(time.perf_counter() - start)
+    out["stat_walk_process_s"] = min(walks)
+    out["noop_vs_statwalk_process"] = out["noop_build_process_s"] / out["stat_walk_process_s"]
+
+    spec = root / ".idse/projects/bench/sessions/feature-00002/specs/spec.md"
+    edits = []
+    for i in range(5):
+        spec.write_text(spec.read_text() + f"\nEdit {i}.\n")
+        start = time.perf_counter()
+        go()
+        edits.append(time.perf_counter() - start)
+    out["one_edit_s"] = statistics.median(edits)
+    out["one_edit_vs_noop"] = out["one_edit_s"] / out["noop_build_s"]
+    return out
+
+
+def peak_memory_noop(root: Path) -> float:
+    code = (
+        "import resource, sys\n"
+        "from idse_orchestrator.cli import run\n"
+        "code = run(['build'])\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, check=True, capture_output=True, text=True)
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[300, 1000])
+    parser.add_argument("--big", type=int, default=0, help="also measure this size (e.g. 10000)")
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="idse-bench-"))
+    results = []
+    try:
+        for n in [*args.sizes, *([args.big] if args.big else [])]:
+            root = work / f"ws{n}"
+            row = measure(root, n)
+            if n == args.big:
+                row["peak_rss_mb_noop"] = peak_memory_noop(root)
+            results.append(row)
+            print(
+                json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}),
+                flush=True,
+            )
+            shutil.rmtree(root, ignore_errors=True)
+        if args.big and len(results) > 1:
+            small, big = results[0], results[-1]
+            per_small = small["noop_build_s"] / small["sessions"]
+            per_big = big["noop_build_s"] / big["sessions"]
+            print(json.dumps({"noop_cost_per_session_big_vs_small": round(per_big / per_small, 3)}))
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
