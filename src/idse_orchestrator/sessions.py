@@ -32,6 +32,8 @@ GITIGNORE = f"""\
 # Derived state: safe to delete, rebuilt by `idse build`.
 {CACHE_DIR}/
 *.lock
+# Compiled agent profiles (idse compile agent-spec); remove this line to commit them.
+projects/*/build/
 """
 
 
