@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import db_tasks
 
 from idse_orchestrator.stages import BY_NAME, STAGE_NAMES
 
@@ -27,17 +28,6 @@ STATUSES = {"ran", "up-to-date", "failed"}
 
 
 # ------------------------------------------------------------------------------------------ helpers
-
-
-def db_tasks(path):
-    """Task ids stored in doit's sqlite3 dependency database."""
-    import sqlite3
-
-    conn = sqlite3.connect(path)
-    try:
-        return {row[0] for row in conn.execute("select task_id from doit")}
-    finally:
-        conn.close()
 
 
 def doc_rel(session: str, stage: str) -> str:

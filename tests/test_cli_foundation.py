@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 import pytest
+from helpers import assert_one_line_error
 
 import idse_orchestrator
 from idse_orchestrator.cli import COMMANDS
@@ -44,15 +45,6 @@ def expected_init_files(project: str) -> set[str]:
 
 def files_under(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
-
-
-def assert_one_line_error(result, code: int = 2) -> str:
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    assert lines[0].startswith("idse: error: ")
-    return lines[0]
 
 
 def run_idse(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import db_tasks
 
 from idse_orchestrator.stages import STAGE_NAMES
 
@@ -18,17 +19,6 @@ BLUEPRINT = "__blueprint__"
 FEAT = "feat"
 DB = f".idse/.cache/{PROJECT}.doit.sqlite"
 FAMILIES = {"validate", "session", "registry", "state"}
-
-
-def db_tasks(path):
-    """Task ids stored in doit's sqlite3 dependency database."""
-    import sqlite3
-
-    conn = sqlite3.connect(path)
-    try:
-        return {row[0] for row in conn.execute("select task_id from doit")}
-    finally:
-        conn.close()
 
 
 def doit(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -7,6 +7,7 @@ import re
 
 import pytest
 import yaml
+from helpers import assert_one_line_error
 
 from idse_orchestrator.governance.ruleset import RULESET_PATH
 
@@ -16,15 +17,6 @@ FEEDBACK = f".idse/projects/demo/sessions/{BLUEPRINT}/feedback/feedback.md"
 SHIPPED = yaml.safe_load(RULESET_PATH.read_text("utf-8"))
 VERSION = SHIPPED["version"]
 RULE_IDS = [r["id"] for r in SHIPPED["rules"]]
-
-
-def assert_one_line_error(result, code: int = 2) -> str:
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("idse: error: ")
-    assert "Traceback" not in result.stderr
-    return lines[0]
 
 
 def write_config(ws, text: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import assert_one_line_error
 
 from idse_orchestrator import sessions as core
 from idse_orchestrator.errors import AlreadyExists, BadFile, InvalidName, NotFound, Refused
@@ -12,15 +13,6 @@ from idse_orchestrator.stages import STAGES
 
 BLUEPRINT = "__blueprint__"
 MARKER = "[REQUIRES INPUT]"
-
-
-def assert_one_line_error(result, code: int = 2) -> str:
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    assert lines[0].startswith("idse: error: ")
-    return lines[0]
 
 
 def sessions_json(cli) -> list[dict]:

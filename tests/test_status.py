@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import assert_one_line_error
 
 from idse_orchestrator.markdown import has_marker
 from idse_orchestrator.stages import STAGE_NAMES, STAGES
@@ -12,15 +13,6 @@ from idse_orchestrator.status import project_status, session_stage_statuses
 
 BLUEPRINT = "__blueprint__"
 MARKER = "[REQUIRES INPUT]"
-
-
-def assert_one_line_error(result, code: int = 2) -> str:
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    assert lines[0].startswith("idse: error: ")
-    return lines[0]
 
 
 def status_json(cli, *args: str) -> dict:

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import assert_one_line_error
 
 from idse_orchestrator.stages import BY_NAME, STAGE_NAMES
 from idse_orchestrator.templating import package_templates_dir
@@ -67,15 +68,6 @@ def findings(cli, *args: str) -> list[dict]:
 
 def rules_at(cli, *args: str) -> list[tuple[str, str, int | None, int | None]]:
     return [(f["rule"], f["path"], f["line"], f["column"]) for f in findings(cli, *args)]
-
-
-def assert_one_line_error(result, code: int = 2) -> str:
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("idse: error: ")
-    assert "Traceback" not in result.stderr
-    return lines[0]
 
 
 @pytest.fixture
