@@ -103,29 +103,28 @@ def section_list_items(view: DocView, params: dict[str, Any]) -> Iterator[Hit]:
 _CHECKBOX = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\[[ xX]\](?:\s|$)")
 
 
-@check("checkbox_items")
-def checkbox_items(view: DocView, params: dict[str, Any]) -> Iterator[Hit]:
+def _items_failing(view: DocView, section: str, ok: Callable[[str], bool]) -> Iterator[Hit]:
+    """A hit for each top-level list item of ``section`` whose first line ``ok`` rejects."""
     st = view.structure
-    sec = st.section(str(params["section"]))
+    sec = st.section(section)
     if sec is None:
         return
     for line, raw in st.items_in(sec):
-        if not _CHECKBOX.match(raw):
+        if not ok(raw):
             yield {"line": line, "column": 1, "item": _short(raw.strip())}
+
+
+@check("checkbox_items")
+def checkbox_items(view: DocView, params: dict[str, Any]) -> Iterator[Hit]:
+    return _items_failing(view, str(params["section"]), lambda raw: bool(_CHECKBOX.match(raw)))
 
 
 @check("items_mention")
 def items_mention(view: DocView, params: dict[str, Any]) -> Iterator[Hit]:
-    st = view.structure
-    sec = st.section(str(params["section"]))
-    if sec is None:
-        return
     words = re.compile(
         r"\b(?:" + "|".join(re.escape(str(w)) for w in params["words"]) + r")\b", re.IGNORECASE
     )
-    for line, raw in st.items_in(sec):
-        if not words.search(raw):
-            yield {"line": line, "column": 1, "item": _short(raw.strip())}
+    return _items_failing(view, str(params["section"]), lambda raw: bool(words.search(raw)))
 
 
 @check("agent_profile_yaml")
