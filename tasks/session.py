@@ -20,7 +20,7 @@ def generate(ctx: BuildContext) -> Iterator[TaskDict]:
     for session in ctx.sessions:
         meta = f"{ctx.session_rel(session)}/{METADATA_RELPATH}"
         deps = [ctx.result_rel(session, s.name) for s in STAGES]
-        if os.path.exists(f"{ctx.root}/{meta}"):
+        if os.path.isfile(f"{ctx.root}/{meta}"):
             deps.append(meta)
         yield {
             "basename": "session",
@@ -39,7 +39,7 @@ def generate(ctx: BuildContext) -> Iterator[TaskDict]:
 
 def generate_registry(ctx: BuildContext) -> Iterator[TaskDict]:
     registry = f"{ctx.project_rel}/agent_registry.json"
-    deps = [registry] if os.path.exists(f"{ctx.root}/{registry}") else []
+    deps = [registry] if os.path.isfile(f"{ctx.root}/{registry}") else []
     yield {
         "basename": "registry",
         "name": None,

@@ -18,7 +18,7 @@ def generate(ctx: BuildContext) -> Iterator[TaskDict]:
     deps = [ctx.result_rel(ctx.current, s.name) for s in STAGES]
     deps += [ctx.session_result_rel(ctx.current), ctx.project_result_rel()]
     for extra in ("CURRENT_SESSION", "agent_registry.json"):
-        if os.path.exists(f"{ctx.root}/{ctx.project_rel}/{extra}"):
+        if os.path.isfile(f"{ctx.root}/{ctx.project_rel}/{extra}"):
             deps.append(f"{ctx.project_rel}/{extra}")
     yield {
         "basename": "state",

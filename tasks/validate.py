@@ -31,7 +31,7 @@ def generate(ctx: BuildContext) -> Iterator[TaskDict]:
     for session in ctx.sessions:
         base = ctx.session_rel(session)
         meta = f"{base}/{METADATA_RELPATH}"
-        meta_dep = [meta] if os.path.exists(f"{root}/{meta}") else []
+        meta_dep = [meta] if os.path.isfile(f"{root}/{meta}") else []
         for stage in STAGES:
             doc = f"{base}/{stage.relpath}"
             tpl_deps, tpl_config = templates[stage.name]

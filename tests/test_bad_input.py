@@ -386,3 +386,21 @@ def test_yaml_tags_are_not_executed(clean, cli):
             text.splitlines().index('run: !!python/object/apply:os.system ["echo pwned > pwned.txt"]') + 1,
         )
     ]
+
+
+@pytest.mark.parametrize(
+    ("rel", "rule"),
+    [
+        (".idse/projects/demo/sessions/__blueprint__/metadata/session.json", "IDSE-M001"),
+        (".idse/projects/demo/agent_registry.json", "IDSE-R001"),
+    ],
+    ids=["session-json", "agent-registry"],
+)
+def test_directory_where_a_json_file_should_be_is_a_finding(ws, cli, tmp_path, rel, rule):
+    path = tmp_path / rel
+    path.unlink()
+    path.mkdir()
+    result = cli("validate", "--format", "json")
+    assert result.exit_code == 1, result.stderr
+    findings = json.loads(result.stdout)["findings"]
+    assert any(f["rule"] == rule and f["path"] == rel and "directory" in f["message"] for f in findings)
