@@ -9,7 +9,7 @@ from pathlib import Path
 
 from idse_orchestrator.engine.build import DEFAULT_FAMILIES, dep_file, generator
 from idse_orchestrator.engine.context import BuildContext
-from idse_orchestrator.engine.doit_adapter import dodo_tasks
+from idse_orchestrator.engine.doit_adapter import RacyMD5Checker, dodo_tasks
 from idse_orchestrator.workspace import Workspace
 
 _ws = Workspace.discover(Path(__file__).resolve().parent)
@@ -19,7 +19,7 @@ _ws.cache_dir.mkdir(parents=True, exist_ok=True)
 DOIT_CONFIG = {
     "dep_file": dep_file(_ctx),
     "backend": "sqlite3",
-    "check_file_uptodate": "md5",
+    "check_file_uptodate": RacyMD5Checker,
     "verbosity": 0,
 }
 

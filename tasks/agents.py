@@ -2,8 +2,9 @@
 
 Agent files are refreshed by the build once they exist (``idse generate-agent-files`` creates them)
 or when ``agent_files`` in `.idse/config.yaml` names them: a build never drops unasked files into a
-repository. A session's profile is compiled when its spec has an ``## Agent Profile`` section; an
-unfinished profile is recorded, not treated as a failed task.
+repository. A session's profile is compiled when its spec has an ``## Agent Profile`` section. The
+profile file is the task's output: when the profile does not compile, the file is removed (the
+session check reports why, as IDSE-S003), and "absent" is what the build records and checks.
 """
 
 from __future__ import annotations
@@ -59,26 +60,24 @@ def generate_agent_files(ctx: BuildContext) -> Iterator[TaskDict]:
 def generate_profiles(ctx: BuildContext) -> Iterator[TaskDict]:
     from idse_orchestrator.stages import BLUEPRINT
 
+    from .session import has_profile_section
+
     blueprint_spec = f"{ctx.session_rel(BLUEPRINT)}/specs/spec.md"
     for session in ctx.sessions:
-        spec = f"{ctx.session_rel(session)}/specs/spec.md"
-        try:
-            with open(f"{ctx.root}/{spec}", "rb") as fh:
-                if b"## Agent Profile" not in fh.read():
-                    continue
-        except OSError:
+        if not has_profile_section(ctx, session):
             continue
+        spec = f"{ctx.session_rel(session)}/specs/spec.md"
         deps = _existing(ctx, spec, blueprint_spec)
-        target = f"{ctx.results_rel(session)}/_profile.json"
+        output = f"{ctx.project_rel}/build/agents/{session}.profile.yaml"
         yield {
             "basename": "compile",
             "name": session,
             "owner": session,
             "doc": f"compile the Agent Profile of {session}",
-            "actions": [(compile_profile_task, [ctx.root, ctx.project, session, target])],
+            "actions": [(compile_profile_task, [ctx.root, ctx.project, session])],
             "file_dep": sorted(set(deps)),
-            "targets": [target],
-            "watch": [f"{ctx.project_rel}/build/agents/{session}.profile.yaml"],
+            "outputs": [output],
+            "watch": [spec, blueprint_spec],
             "config": ctx.config_string(),
         }
 
@@ -94,20 +93,17 @@ def write_agent_file(root: str, project: str, rel: str) -> None:
             write_if_changed(output.path, output.content(read_current(ws, output)))
 
 
-def compile_profile_task(root: str, project: str, session: str, target: str) -> None:
-    """Write the profile when it compiles; otherwise record why (and drop a stale profile)."""
+def compile_profile_task(root: str, project: str, session: str) -> None:
+    """Write the profile when it compiles; otherwise remove a stale one (IDSE-S003 says why)."""
     from idse_orchestrator.agents.compiler import ProfileError, profile_output_path, write_profile
-    from idse_orchestrator.engine.results import write_result
+    from idse_orchestrator.errors import IdseError
     from idse_orchestrator.workspace import Project, Workspace
 
     ws = Workspace(Path(root))
     proj = Project(ws, project)
     try:
-        path, _ = write_profile(ws, proj, session, "yaml")
-        result = {"session": session, "ok": True, "output": ws.rel(path), "error": None}
-    except ProfileError as exc:
+        write_profile(ws, proj, session, "yaml")
+    except (ProfileError, IdseError):
         stale = profile_output_path(proj, session, "yaml")
-        if stale.exists():
+        if stale.is_file() or stale.is_symlink():
             stale.unlink()
-        result = {"session": session, "ok": False, "output": None, "error": exc.message}
-    write_result(Path(root) / target, result)

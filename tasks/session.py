@@ -16,24 +16,60 @@ if TYPE_CHECKING:
 TaskDict = dict[str, object]
 
 
+BASELINES_RELPATH = "metadata/baselines.json"
+
+
+def has_profile_section(ctx: BuildContext, session: str) -> bool:
+    try:
+        with open(f"{ctx.root}/{ctx.session_rel(session)}/specs/spec.md", "rb") as fh:
+            return b"## Agent Profile" in fh.read()
+    except OSError:
+        return False
+
+
+def session_inputs(
+    ctx: BuildContext, session: str, tpls: dict[str, tuple[list[str], str]]
+) -> tuple[list[str], str]:
+    """Sources of everything ``session:<session>`` computes: its validations, its metadata and, when
+    its spec has an Agent Profile, the blueprint's spec (merged in as defaults)."""
+    from idse_orchestrator.stages import BLUEPRINT
+
+    from .validate import session_sources
+
+    files, config = session_sources(ctx, session, tpls)
+    if session != BLUEPRINT and has_profile_section(ctx, session):
+        bp_spec = f"{ctx.session_rel(BLUEPRINT)}/specs/spec.md"
+        if os.path.isfile(f"{ctx.root}/{bp_spec}"):
+            files = [*files, bp_spec]
+    return files, config
+
+
 def generate(ctx: BuildContext) -> Iterator[TaskDict]:
+    from idse_orchestrator.stages import BLUEPRINT
+
+    from .validate import templates
+
+    tpls = templates(ctx)
     for session in ctx.sessions:
-        meta = f"{ctx.session_rel(session)}/{METADATA_RELPATH}"
-        deps = [ctx.result_rel(session, s.name) for s in STAGES]
-        if os.path.isfile(f"{ctx.root}/{meta}"):
-            deps.append(meta)
+        base = ctx.session_rel(session)
+        files, tpl_config = session_inputs(ctx, session, tpls)
         yield {
             "basename": "session",
             "name": session,
             "owner": session,
-            "watch": [meta],
-            "doc": f"pipeline order, metadata and staleness of session {session}",
+            "watch": [f"{base}/{METADATA_RELPATH}", f"{ctx.session_rel(BLUEPRINT)}/specs/spec.md"],
+            "doc": f"pipeline order, metadata, staleness and Agent Profile of session {session}",
             "actions": [
                 (check_session_task, [ctx.root, ctx.project, session, ctx.session_result_rel(session)])
             ],
-            "file_dep": deps,
+            # Ordered after its validations, but rerun by its sources: a validation that reruns and
+            # writes the same result does not make this task rerun, and `--dry-run` can say so.
+            "task_dep": [f"validate:{session}/{stage.name}" for stage in STAGES],
+            "file_dep": files,
             "targets": [ctx.session_result_rel(session)],
-            "config": ctx.config_string(),
+            # Tracked: what each stage was last consistent with survives a clean build.
+            "outputs": [f"{base}/{BASELINES_RELPATH}"],
+            "config": ctx.config_string(templates=tpl_config),
         }
 
 
@@ -84,9 +120,42 @@ def staleness(
     return effective, records, why
 
 
+def read_baselines(path: Path) -> dict[str, Any]:
+    """The previous baselines; a damaged or foreign file counts as none (it is ours and is rewritten)."""
+    import json
+
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return {}
+    stages = data.get("stages") if isinstance(data, dict) else None
+    if not isinstance(stages, dict):
+        return {}
+    return {k: v for k, v in stages.items() if k in STAGE_NAMES and isinstance(v, dict)}
+
+
+def profile_problem(ws: Any, proj: Any, session: str) -> tuple[str, int, str, bool] | None:
+    """Why the session's Agent Profile does not compile (path, line, problem, only placeholders
+    left), or None (also when it has none)."""
+    from idse_orchestrator.agents.compiler import ProfileError, compile_profile, session_has_profile
+    from idse_orchestrator.errors import IdseError
+
+    try:
+        if not session_has_profile(ws, proj, session):
+            return None
+        compile_profile(ws, proj, session)
+    except ProfileError as exc:
+        unfinished = bool(exc.problems) and all(p.code == "placeholder" for p in exc.problems)
+        return exc.path, exc.line, exc.problem, unfinished
+    except IdseError:
+        return None  # an unreadable spec is already a finding of its own
+    return None
+
+
 def check_session_task(root: str, project: str, session: str, target: str) -> None:
     from idse_orchestrator.engine.context import BuildContext
     from idse_orchestrator.engine.results import read_result, write_result
+    from idse_orchestrator.fsutil import dump_json, write_if_changed
     from idse_orchestrator.governance.engine import check_session
     from idse_orchestrator.governance.loader import session_input, session_metadata
     from idse_orchestrator.governance.ruleset import effective_ruleset
@@ -101,24 +170,35 @@ def check_session_task(root: str, project: str, session: str, target: str) -> No
     for stage in STAGE_NAMES:
         result = read_result(Path(root) / ctx.result_rel(session, stage))
         if result is None:
-            # A damaged result: fail so the build reports it; the engine deletes and rebuilds it.
-            raise RuntimeError(f"unusable cached result for {session}/{stage}")
+            # Its validation ran just before this task (task_dep): only a concurrent writer gets here.
+            raise RuntimeError(f"the result of validate:{session}/{stage} vanished during the build")
         statuses[stage] = result.get("status", "missing")
         shas[stage] = result.get("sha256")
         doc_findings.extend(result.get("findings", []))
     meta, problem = session_metadata(proj, session)
-    previous = (read_result(Path(root) / target) or {}).get("records", {})
-    effective, records, why = staleness(statuses, shas, previous, meta.accepted)
+    baselines_path = Path(root) / ctx.session_rel(session) / BASELINES_RELPATH
+    effective, records, why = staleness(statuses, shas, read_baselines(baselines_path), meta.accepted)
+    has_s001 = any(f.get("rule") == "IDSE-S001" for f in doc_findings)
     findings = check_session(
-        session_input(ws, proj, session, cast("dict[str, StageStatus]", effective), problem),
+        session_input(
+            ws,
+            proj,
+            session,
+            cast("dict[str, StageStatus]", effective),
+            problem,
+            why=why,
+            profile_problem=None if has_s001 else profile_problem(ws, proj, session),
+        ),
         effective_ruleset(ws.config.rules),
     )
+    baselines = {"stages": {k: v for k, v in records.items() if v.get("baseline") is not None}}
+    if baselines["stages"] or baselines_path.exists():
+        write_if_changed(baselines_path, dump_json(baselines))
     write_result(
         Path(root) / target,
         {
             "session": session,
             "statuses": effective,
-            "records": records,
             "why": why,
             # The session's artifact findings are gathered here so a build reads one file per session.
             "findings": doc_findings + [f.to_dict() for f in findings],

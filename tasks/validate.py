@@ -25,8 +25,30 @@ def template_input(ctx: BuildContext, stage: Stage) -> tuple[list[str], str]:
     return [rel], "repo"
 
 
+def templates(ctx: BuildContext) -> dict[str, tuple[list[str], str]]:
+    return {stage.name: template_input(ctx, stage) for stage in STAGES}
+
+
+def session_sources(
+    ctx: BuildContext, session: str, tpls: dict[str, tuple[list[str], str]]
+) -> tuple[list[str], str]:
+    """The source files every validation of ``session`` reads, and the config part of the shipped
+    templates: downstream tasks declare these instead of the intermediate results, so whether they
+    rerun depends only on sources, never on what an upstream task happened to write."""
+    import hashlib
+
+    base = ctx.session_rel(session)
+    files = [f"{base}/{stage.relpath}" for stage in STAGES]
+    files.append(f"{base}/{METADATA_RELPATH}")
+    for deps, _ in tpls.values():
+        files.extend(deps)
+    present = [f for f in dict.fromkeys(files) if os.path.isfile(f"{ctx.root}/{f}")]
+    config = hashlib.sha256("|".join(cfg for _, cfg in tpls.values()).encode()).hexdigest()[:16]
+    return present, config
+
+
 def generate(ctx: BuildContext) -> Iterator[TaskDict]:
-    templates = {stage.name: template_input(ctx, stage) for stage in STAGES}
+    tpls = templates(ctx)
     root = ctx.root
     for session in ctx.sessions:
         base = ctx.session_rel(session)
@@ -34,7 +56,7 @@ def generate(ctx: BuildContext) -> Iterator[TaskDict]:
         meta_dep = [meta] if os.path.isfile(f"{root}/{meta}") else []
         for stage in STAGES:
             doc = f"{base}/{stage.relpath}"
-            tpl_deps, tpl_config = templates[stage.name]
+            tpl_deps, tpl_config = tpls[stage.name]
             deps = meta_dep + tpl_deps
             if os.path.isfile(f"{root}/{doc}"):
                 deps = [doc, *deps]
@@ -48,7 +70,7 @@ def generate(ctx: BuildContext) -> Iterator[TaskDict]:
                 "doc": f"validate {doc}",
                 "actions": [(validate_artifact, [root, ctx.project, session, stage.name, target])],
                 "file_dep": deps,
-                "targets": [ctx.result_rel(session, stage.name)],
+                "targets": [target],
                 "config": ctx.config_string(template=tpl_config),
             }
 

@@ -103,11 +103,6 @@ def init_project(ws: Workspace, name: str, *, stack: str | None = None, force: b
     _write_new(project.current_session_path, BLUEPRINT + "\n", created, ws)
     _write_new(project.registry_path, dump_json(default_registry().model_dump(mode="json")), created, ws)
     _write_session(ws, project, meta, {}, created)
-    if not project.state_path.exists():
-        from idse_orchestrator.status import refresh_state
-
-        refresh_state(ws, project)
-        created.append(ws.rel(project.state_path))
     return created
 
 
@@ -156,11 +151,8 @@ def spawn_session(ws: Workspace, project: Project, session: str, parent: str | N
 
 def switch_session(ws: Workspace, project: Project, session: str) -> None:
     project.require_session(session)
-    load_state(ws, project)  # a damaged state file is reported before anything changes
+    # session_state.json follows on the next `idse build` (its one writer).
     atomic_write_text(project.current_session_path, session + "\n")
-    from idse_orchestrator.status import refresh_state
-
-    refresh_state(ws, project)
 
 
 def children_of(project: Project, session: str) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from idse_orchestrator.errors import BadFile
 from idse_orchestrator.fsutil import read_text, write_if_changed
@@ -68,22 +68,20 @@ def project_status(
 ) -> dict[str, Any]:
     """The status report: every stage of the session with its status and routed agent.
 
-    ``results`` are the session's cached build results (statuses including ``stale``, and why); without
-    them the statuses are derived from the documents directly.
+    ``results`` are the session's build results (statuses including ``stale``, why, findings);
+    without them the statuses are derived from the documents directly.
     """
-    from idse_orchestrator.sessions import load_state
+    from idse_orchestrator.sync.last_sync import read_last_sync
 
     sid = project.resolve_session(session)
     registry = project.registry()
     statuses = results["statuses"] if results else session_stage_statuses(ws, project, sid)
     why = results.get("why", {}) if results else {}
-    state = load_state(ws, project)
+    validation = "unknown"
     if results is not None:
         validation = (
             "failing" if any(f["severity"] == "error" for f in results.get("findings", [])) else "passing"
         )
-    else:
-        validation = state.validation_for(sid) if state else "unknown"
     stages: dict[str, Any] = {}
     for stage in STAGES:
         agent = registry.route(stage.name)
@@ -96,27 +94,26 @@ def project_status(
         "session": sid,
         "stages": stages,
         "validation_status": validation,
-        "last_sync": state.last_sync if state else None,
+        "last_sync": read_last_sync(ws, project),
     }
 
 
-def refresh_state(ws: Workspace, project: Project, *, results: dict[str, Any] | None = None) -> SessionState:
-    """Rewrite ``session_state.json`` for the current session, keeping validation and sync results."""
+def write_state(ws: Workspace, project: Project, session: str, results: dict[str, Any]) -> SessionState:
+    """Write ``session_state.json`` from the current session's build results (the build's state task
+    is its only writer). Nothing in it depends on time or on the previous file."""
     from idse_orchestrator.fsutil import dump_json
-    from idse_orchestrator.sessions import load_state
 
-    previous = load_state(ws, project)
-    report = project_status(ws, project, results=results)
-    validation = dict(previous.validation) if previous else {}
-    if results is not None:
-        validation[report["session"]] = report["validation_status"]
-    state = SessionState(
-        project=project.name,
-        session=report["session"],
-        stages={k: StageState(status=v["status"], agent=v["agent"]) for k, v in report["stages"].items()},
-        validation_status=validation.get(report["session"], "unknown"),
-        last_sync=report["last_sync"],
-        validation=validation,
-    )
-    write_if_changed(project.state_path, dump_json(state.model_dump(mode="json")))
+    try:
+        registry = project.registry()
+    except BadFile:
+        registry = None  # a broken registry is the registry task's finding; no stage is routed here
+    statuses = results["statuses"]
+    errors = any(f["severity"] == "error" for f in results.get("findings", []))
+    validation: Literal["passing", "failing"] = "failing" if errors else "passing"
+    stages = {}
+    for stage in STAGES:
+        agent = registry.route(stage.name) if registry is not None else None
+        stages[stage.name] = StageState(status=statuses[stage.name], agent=agent.id if agent else None)
+    state = SessionState(project=project.name, session=session, stages=stages, validation_status=validation)
+    write_if_changed(project.state_path, dump_json(state.model_dump(mode="json", exclude_none=True)))
     return state

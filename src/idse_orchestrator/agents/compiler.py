@@ -58,6 +58,7 @@ class ProfileError(Failed):
         super().__init__(f"{path}:{line}: {problem}")
         self.path = path
         self.line = line
+        self.problem = problem
         self.problems = problems
 
 

@@ -31,8 +31,9 @@ def _progress_printer(enabled: bool):  # type: ignore[no-untyped-def]
 @project_option
 @click.option("--jobs", "-j", type=int, default=1, show_default=True, help="Run tasks in N processes.")
 @click.option("--force", is_flag=True, help="Run every task even when up to date.")
-@click.option("--keep-going", is_flag=True, help="Continue after a task fails.")
+@click.option("--keep-going", is_flag=True, help="Accepted for compatibility: a build always continues.")
 @click.option("--explain", "explain", metavar="TASK", help="Say why TASK would rerun, and run nothing.")
+@click.option("--dry-run", "-n", "dry_run", is_flag=True, help="List what would run and why; run nothing.")
 @click.option("--sync", "with_sync", is_flag=True, help="Also push changed sessions to the sync remote.")
 @json_option
 def build(
@@ -42,31 +43,43 @@ def build(
     force: bool,
     keep_going: bool,
     explain: str | None,
+    dry_run: bool,
     with_sync: bool,
     as_json: bool,
 ) -> int:
     """Run the task graph: validate, check, and write only what is out of date."""
     from idse_orchestrator.engine.build import DEFAULT_FAMILIES
     from idse_orchestrator.engine.build import build as run_build
-    from idse_orchestrator.engine.queries import explain_task
+    from idse_orchestrator.engine.queries import build_plan, explain_task
 
     ws, proj = open_project(project_name)
+    families = DEFAULT_FAMILIES + (("sync",) if with_sync else ())
     if explain:
         status, reasons = explain_task(ws, proj, explain)
         if as_json:
-            echo_json(
-                {
-                    "task": explain,
-                    "status": "up-to-date" if status == "up-to-date" else "stale",
-                    "reasons": reasons,
-                }
-            )
+            shown = {"run": "stale", "maybe": "maybe", "up-to-date": "up-to-date"}[status]
+            echo_json({"task": explain, "status": shown, "reasons": reasons})
         elif status == "up-to-date":
             click.echo(f"{explain} is up to date")
         else:
-            click.echo(f"{explain} would run because:")
+            click.echo(f"{explain} {'would run' if status == 'run' else 'may run'} because:")
             for reason in reasons or ["it has never run"]:
                 click.echo(f"  {reason}")
+        return 0
+    if dry_run:
+        planned = build_plan(ws, proj, list(sessions) or None, families)
+        rows = [
+            {"name": name, "status": st, "reasons": why}
+            for name, (st, why) in sorted(planned.items())
+            if st != "up-to-date"
+        ]
+        if as_json:
+            echo_json({"tasks": rows, "up_to_date": len(planned) - len(rows)})
+            return 0
+        for row in rows:
+            verb = "run  " if row["status"] == "run" else "maybe"
+            click.echo(f"{verb} {row['name']}: {'; '.join(row['reasons']) or 'never run'}")
+        click.echo(f"{sum(r['status'] == 'run' for r in rows)} to run, {len(planned) - len(rows)} up to date")
         return 0
     progress = _progress_printer(not as_json)
     report = run_build(
@@ -77,7 +90,7 @@ def build(
         force=force,
         keep_going=keep_going,
         progress=progress,
-        families=DEFAULT_FAMILIES + (("sync",) if with_sync else ()),
+        families=families,
         warn=lambda m: click.echo(f"idse: warning: {m}", err=True),
     )
     if progress is not None and sys.stderr.isatty() and report.summary["ran"]:
@@ -96,15 +109,21 @@ def build(
     for task in report.tasks:
         if task["status"] == "failed":
             click.echo(f"FAILED {task['name']}: {task.get('error', '')}", err=True)
+    shown_warnings = 20
+    warnings = [f for f in report.findings if f.severity == "warning"]
     for f in report.findings:
-        if f.severity == "error":
+        if f.severity == "error" or (f.severity == "warning" and shown_warnings > 0):
+            shown_warnings -= f.severity == "warning"
             click.echo(f"{location(f)}: {f.severity} {f.rule} {f.message}")
+    if len(warnings) > 20:
+        click.echo(f"... and {len(warnings) - 20} more warning(s): idse validate --all lists them all")
     s = report.summary
-    if s["ran"] == 0 and s["failed"] == 0 and s["errors"] == 0:
+    if s["ran"] == 0 and s["failed"] == 0 and s["errors"] == 0 and s["warnings"] == 0:
         click.echo(f"up to date ({s['tasks']} tasks)")
     else:
+        skipped = f", skipped {s['skipped']}" if s["skipped"] else ""
         click.echo(
-            f"ran {s['ran']}, up to date {s['up_to_date']}, failed {s['failed']}"
+            f"ran {s['ran']}, up to date {s['up_to_date']}, failed {s['failed']}{skipped}"
             f" · {s['errors']} error(s), {s['warnings']} warning(s) in {s['sessions']} session(s)"
         )
     return report.exit_code
@@ -141,15 +160,31 @@ def graph(
 
 
 @click.command()
-@click.argument("stage", type=click.Choice(STAGE_NAMES))
+@click.argument("stage", type=click.Choice(STAGE_NAMES), required=False)
+@click.option("--all", "all_stale", is_flag=True, help="Accept every stale stage of the session.")
 @project_option
 @session_option
 @json_option
-def accept(stage: str, project_name: str | None, session: str | None, as_json: bool) -> int:
+def accept(
+    stage: str | None, all_stale: bool, project_name: str | None, session: str | None, as_json: bool
+) -> int:
     """Record that STAGE was reviewed against its current upstream documents (clears 'stale')."""
-    from idse_orchestrator.engine.queries import accept_stage
+    from idse_orchestrator.engine.queries import accept_all, accept_stage
+    from idse_orchestrator.errors import UsageError
 
+    if (stage is None) == (not all_stale):
+        raise UsageError("name a STAGE or give --all (not both)")
     ws, proj = open_project(project_name)
+    if all_stale:
+        accepted = accept_all(ws, proj, session)
+        if as_json:
+            echo_json({"session": proj.resolve_session(session), "accepted": accepted})
+        elif accepted:
+            click.echo(f"accepted {', '.join(accepted)}")
+        else:
+            click.echo("no stale stage to accept")
+        return 0
+    assert stage is not None
     upstream = accept_stage(ws, proj, session, stage)
     if as_json:
         echo_json({"stage": stage, "session": proj.resolve_session(session), "accepted": upstream})

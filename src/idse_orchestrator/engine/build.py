@@ -1,8 +1,10 @@
 """`idse build`: run the task graph of a project under a lock, recover a damaged cache, gather results.
 
-A build first asks the build index which sessions could have changed (one ``stat`` per file); when
-none could, it answers without loading doit. Otherwise doit sees the tasks of those sessions plus
-the project-wide ones and decides, by content, what actually reruns.
+doit's dependency database decides what is up to date. The build index (see ``index.py``) only
+remembers doit's last answer per owner: when no file of an owner changed since a complete,
+successful run, that owner's tasks are not even generated. Every other owner's tasks go to doit,
+which decides by content what reruns. The build always continues past a failed task, so the set of
+tasks that complete, and therefore the findings, are the same as a build from scratch would give.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any
 
 from idse_orchestrator import __version__
 from idse_orchestrator.engine.context import BuildContext
-from idse_orchestrator.engine.index import PROJECT_OWNER, BuildIndex
+from idse_orchestrator.engine.graph import task_name
+from idse_orchestrator.engine.index import PROJECT_OWNER, BuildIndex, OwnerRow
 from idse_orchestrator.engine.results import read_result
 from idse_orchestrator.errors import UsageError
 from idse_orchestrator.fsutil import file_lock
@@ -28,6 +31,7 @@ from idse_orchestrator.workspace import Project, Workspace
 
 DEFAULT_FAMILIES = ("validate", "session", "registry", "state", "agents", "compile")
 VALIDATION_FAMILIES = ("validate", "session", "registry")
+FAMILY_ORDER = ("validate", "session", "registry", "state", "agents", "compile", "sync")
 
 
 @dataclass
@@ -40,7 +44,7 @@ class BuildReport:
 
     @property
     def summary(self) -> dict[str, int]:
-        counts = {"ran": 0, "up-to-date": 0, "failed": 0}
+        counts = {"ran": 0, "up-to-date": 0, "failed": 0, "skipped": 0}
         for t in self.tasks:
             counts[t["status"]] = counts.get(t["status"], 0) + 1
         return {
@@ -48,6 +52,7 @@ class BuildReport:
             "ran": counts["ran"],
             "up_to_date": counts["up-to-date"],
             "failed": counts["failed"],
+            "skipped": counts["skipped"],
             **summarize(self.findings, len(self.sessions)),
         }
 
@@ -72,9 +77,8 @@ def dep_file(ctx: BuildContext) -> str:
     return f"{ctx.cache_rel}/{ctx.project}.doit.sqlite"
 
 
-def index_file(ctx: BuildContext, families: tuple[str, ...]) -> str:
-    tag = hashlib.sha256(",".join(families).encode()).hexdigest()[:8]
-    return f"{ctx.cache_rel}/{ctx.project}.index-{tag}.sqlite"
+def index_file(ctx: BuildContext) -> str:
+    return f"{ctx.cache_rel}/{ctx.project}.index.sqlite"
 
 
 def lock_path(ws: Workspace, project: Project) -> Path:
@@ -87,8 +91,9 @@ def generator(ctx: BuildContext, families: tuple[str, ...]) -> Callable[[], Iter
 
         # Imported by name: the package is mapped from the top-level tasks/ folder.
         table = import_module("idse_orchestrator.tasks").families()
-        for name in families:
-            yield from table[name](ctx)
+        for name in FAMILY_ORDER:
+            if name in families:
+                yield from table[name](ctx)
 
     return make
 
@@ -111,7 +116,7 @@ def sqlite_header_ok(path: Path) -> bool:
         return False
 
 
-def recover_cache(ws: Workspace, ctx: BuildContext, warn: Callable[[str], None]) -> None:
+def recover_cache(ws: Workspace, ctx: BuildContext, warn: Callable[[str], None]) -> bool:
     """Move an unreadable dependency database aside so the build starts from scratch."""
     from idse_orchestrator.engine.doit_adapter import check_db
 
@@ -119,6 +124,8 @@ def recover_cache(ws: Workspace, ctx: BuildContext, warn: Callable[[str], None])
     if problem is not None:
         _move_aside(ws, dep_file(ctx), problem, warn)
         shutil.rmtree(ws.root / ctx.results_rel(), ignore_errors=True)
+        return True
+    return False
 
 
 def open_index(ws: Workspace, rel: str, warn: Callable[[str], None]) -> BuildIndex:
@@ -139,24 +146,42 @@ def resolve_sessions(project: Project, sessions: list[str] | None) -> list[str] 
     return list(dict.fromkeys(sessions))
 
 
-def build_key(ws: Workspace, families: tuple[str, ...]) -> str:
-    """What invalidates every task at once: idse's version (rules, shipped templates) and the config."""
-    from idse_orchestrator.engine.index import fingerprint
+def build_key(ws: Workspace, project: str, families: tuple[str, ...]) -> str:
+    """What invalidates every owner at once: idse's version, the config, and every template a
+    stage is checked against (shipped or overridden, present or not)."""
+    from idse_orchestrator.engine.outputs import fingerprint
+    from idse_orchestrator.templating import package_templates_dir
 
-    return f"{__version__}|{','.join(families)}|{fingerprint(str(ws.config_path))}"
+    parts = [__version__, str(fingerprint(str(ws.config_path)))]
+    shipped = package_templates_dir()
+    for stage in STAGES:
+        parts.append(str(fingerprint(str(shipped / "pipeline" / stage.template))))
+        for rel in (f"pipeline/{stage.template}", stage.template):
+            parts.append(str(fingerprint(str(ws.templates_dir / rel))))
+    if "sync" in families:
+        parts.append(sync_identity(ws, project))
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def sync_identity(ws: Workspace, project: str) -> str:
+    """The remote the sync tasks push to (secrets masked): another remote means every push reruns."""
+    import json
+
+    from idse_orchestrator.sync.settings import describe, load_settings
+
+    settings = describe(load_settings(ws, ws.project(project)))["settings"]
+    return json.dumps({k: settings.get(k) for k in ("backend", "url", "dsn", "project", "schema")})
 
 
 def project_files(ctx: BuildContext) -> set[str]:
-    """Files whose appearance or change can alter the task graph itself (beyond declared deps)."""
+    """Files whose appearance or change can alter the project-wide tasks (beyond declared deps)."""
     files = {
         f"{ctx.project_rel}/CURRENT_SESSION",
         f"{ctx.project_rel}/agent_registry.json",
+        f"{ctx.project_rel}/session_state.json",
         f"{ctx.project_rel}/sessions",
         ".idse/config.yaml",
     }
-    for stage in STAGES:
-        files.add(f".idse/templates/pipeline/{stage.template}")
-        files.add(f".idse/templates/{stage.template}")
     from idse_orchestrator.agents.files import AGENT_FILE_KINDS
 
     for kind in AGENT_FILE_KINDS:
@@ -164,10 +189,6 @@ def project_files(ctx: BuildContext) -> set[str]:
         files.add(f".idse/templates/{kind.template}")
         files.add(f".idse/templates/{kind.template.split('/', 1)[1]}")
     return files
-
-
-def owner_of(task: dict[str, Any]) -> str:
-    return str(task.get("owner", PROJECT_OWNER))
 
 
 def build(
@@ -178,11 +199,13 @@ def build(
     families: tuple[str, ...] = DEFAULT_FAMILIES,
     jobs: int = 1,
     force: bool = False,
-    keep_going: bool = False,
+    keep_going: bool = True,
     progress: Callable[[str], None] | None = None,
     warn: Callable[[str], None] = lambda _msg: None,
     want_reasons: bool = True,
 ) -> BuildReport:
+    """Bring the project's derived files up to date. ``keep_going`` is accepted for compatibility:
+    a build always continues past a failed task (see the module docstring)."""
     if jobs < 1:
         raise UsageError("--jobs must be at least 1")
     chosen = resolve_sessions(project, sessions)
@@ -190,167 +213,195 @@ def build(
     current = project.current_session()
     ws.cache_dir.mkdir(parents=True, exist_ok=True)
     with file_lock(lock_path(ws, project), what="build"):
-        base = BuildContext(str(ws.root), project.name, selected, current)
-        key = build_key(ws, families)
+        base = BuildContext(str(ws.root), project.name, selected, current, partial=chosen is not None)
         with working_directory(ws.root):
-            index = open_index(ws, index_file(base, families), warn)
-            if not sqlite_header_ok(ws.root / dep_file(base)):
-                # Cheap enough for every build; a full integrity check runs whenever doit does.
-                recover_cache(ws, base, warn)
-                index.reset()
+            index = open_index(ws, index_file(base), warn)
             try:
-                return _build(
-                    ws, base, index, key, families, jobs, force, keep_going, progress, warn, want_reasons
-                )
+                if not sqlite_header_ok(ws.root / dep_file(base)):
+                    # Cheap enough for every build; a full integrity check runs whenever doit does.
+                    recover_cache(ws, base, warn)
+                    index.reset()
+                return _build(ws, base, index, families, jobs, force, progress, warn, want_reasons)
             finally:
                 index.close()
+
+
+def _owner_families(base: BuildContext, families: tuple[str, ...], owner: str) -> tuple[str, ...]:
+    if owner == PROJECT_OWNER and base.partial:
+        return tuple(f for f in families if f != "state")  # a partial build never writes the state
+    return families
 
 
 def _build(
     ws: Workspace,
     base: BuildContext,
     index: BuildIndex,
-    key: str,
     families: tuple[str, ...],
     jobs: int,
     force: bool,
-    keep_going: bool,
     progress: Callable[[str], None] | None,
     warn: Callable[[str], None],
     want_reasons: bool,
 ) -> BuildReport:
-    selected = set(base.sessions)
-    if force or index.get_key() != key:
-        todo = set(selected)
-        whole = True
-    else:
-        changed, known = index.changed_owners(selected | {PROJECT_OWNER})
-        whole = PROJECT_OWNER in changed or PROJECT_OWNER not in known
-        todo = set(selected) if whole else (changed | (selected - known)) & selected
+    from idse_orchestrator.engine.outputs import fingerprint
+
+    key = build_key(ws, base.project, families)
+    trusted: dict[str, OwnerRow] = {}
+    if not force and index.meta("key") == key and index.meta("doit_db") == str(fingerprint(dep_file(base))):
+        trusted = index.trusted(set(base.sessions), families)
+        trusted.update(index.trusted({PROJECT_OWNER}, _owner_families(base, families, PROJECT_OWNER)))
+    todo = [s for s in base.sessions if s not in trusted]
     outcomes: dict[str, Any] = {}
-    failed: list[str] = []
-    if todo or whole:
-        ctx = BuildContext(
+    tasks: list[dict[str, Any]] = []
+    complete_rows: dict[str, OwnerRow] = {}
+    if todo or PROJECT_OWNER not in trusted:
+        ctx = BuildContext(base.root, base.project, (), base.current, selected=base.sessions)
+        ctx.ruleset_digest  # noqa: B018 - a malformed rule override is one clear error, before doit runs
+        if recover_cache(ws, ctx, warn):
+            index.reset()
+            trusted, todo = {}, list(base.sessions)
+        # The state task follows the current session's check, so that session's tasks must be seen.
+        if "state" in families and not base.partial and base.current in set(base.sessions) - set(todo):
+            todo.append(base.current)
+            trusted.pop(base.current, None)
+        run_ctx = BuildContext(
             base.root,
             base.project,
-            tuple(s for s in base.sessions if s in todo),
+            tuple(s for s in base.sessions if s in set(todo)),
             base.current,
             selected=base.sessions,
+            partial=base.partial,
         )
-        ctx.ruleset_digest  # noqa: B018 - a malformed rule override is one clear error, before doit runs
-        recover_cache(ws, ctx, warn)
-        outcomes, failed, task_dicts = _run_doit(
-            ws, ctx, families, jobs, force, keep_going, progress, want_reasons
+        complete_rows, outcomes, tasks = _run(
+            ws, run_ctx, index, key, families, jobs, force, progress, warn, want_reasons
         )
-        _update_index(index, key, ctx, task_dicts, failed)
-    rows = index.owner_rows(selected | {PROJECT_OWNER})
-    tasks: list[dict[str, Any]] = []
-    findings: list[Finding] = []
-    for owner in sorted(selected | {PROJECT_OWNER}):
-        row = rows.get(owner)
-        names, owner_findings = row if row is not None else ([], _fallback_findings(base, owner))
-        findings.extend(Finding.from_dict(f) for f in owner_findings)
-        for name in names:
-            if name not in outcomes:
-                tasks.append({"name": name, "status": "up-to-date", "reasons": []})
-    for o in outcomes.values():
-        tasks.append(
-            {
-                "name": o.name,
-                "status": o.status,
-                "reasons": o.reasons,
-                **({"error": o.error} if o.error else {}),
-            }
-        )
-    tasks.sort(key=lambda t: t["name"])
-    if not any(f in families for f in VALIDATION_FAMILIES):
-        findings = []
-    findings.sort(key=Finding.sort_key)
-    record_failures(base, failed, bool(outcomes))
-    return BuildReport(tasks, findings, base.sessions, failed=failed)
+    return _report(base, families, trusted, complete_rows, outcomes, tasks)
 
 
-def _run_doit(
+def _run(
     ws: Workspace,
     ctx: BuildContext,
+    index: BuildIndex,
+    key: str,
     families: tuple[str, ...],
     jobs: int,
     force: bool,
-    keep_going: bool,
     progress: Callable[[str], None] | None,
+    warn: Callable[[str], None],
     want_reasons: bool,
-) -> tuple[dict[str, Any], list[str], list[dict[str, Any]]]:
-    from idse_orchestrator.engine.doit_adapter import run_tasks
+) -> tuple[dict[str, OwnerRow], dict[str, Any], list[dict[str, Any]]]:
+    from idse_orchestrator.engine import reconcile
+    from idse_orchestrator.engine.outputs import fingerprint
 
-    task_dicts = list(generator(ctx, families)())
-
-    def make() -> list[dict[str, Any]]:
-        return task_dicts
-
-    result = run_tasks(
-        make,
+    result = reconcile.run(
+        ctx,
+        families,
+        lambda: list(generator(ctx, families)()),
         dep_file(ctx),
-        [],
+        {PROJECT_OWNER: project_files(ctx)},
         jobs=jobs,
         force=force,
-        keep_going=keep_going,
         progress=progress,
         want_reasons=want_reasons,
     )
-    outcomes = {o.name: o for o in result.outcomes}
-    damaged = damaged_results(ctx, [o.name for o in result.outcomes if o.status == "failed"])
-    if damaged:
-        # A result file was damaged after it was written: delete it and rebuild exactly those.
-        for rel in damaged:
-            with contextlib.suppress(OSError):
-                os.unlink(ws.root / rel)
-        result = run_tasks(
-            make,
-            dep_file(ctx),
-            [],
-            jobs=jobs,
-            keep_going=keep_going,
-            progress=progress,
-            want_reasons=want_reasons,
+    for path in result.moved:
+        warn(f"{path} changed while the build ran; what depends on it is checked again next build")
+    _warn_regenerated(result.outcomes, warn)
+    rows: dict[str, OwnerRow] = {}
+    by_owner: dict[str, list[str]] = {}
+    for task in result.tasks:
+        by_owner.setdefault(reconcile.owner_of(task), []).append(task_name(task))
+    for owner in result.complete:
+        rows[owner] = OwnerRow(
+            _owner_families(ctx, families, owner), by_owner.get(owner, []), _owner_findings(ctx, owner)
         )
-        outcomes.update({o.name: o for o in result.outcomes if o.status != "up-to-date"})
-    failed = sorted(name for name, o in outcomes.items() if o.status == "failed")
-    if result.code not in (0, 1) and not failed:
-        detail = (result.errors or result.output.strip().splitlines()[-1:] or ["unknown error"])[0]
-        raise UsageError(f"build could not start: {detail}")
-    return outcomes, failed, task_dicts
+    forget = [o for o in [*ctx.sessions, PROJECT_OWNER] if o not in rows]
+    if not ctx.partial:
+        known = set(ctx.scope)
+        forget += [o for o in index.owners() if o != PROJECT_OWNER and o not in known]
+    index.record(
+        {"key": key, "doit_db": str(fingerprint(dep_file(ctx)))},
+        {o: (r.families, r.tasks, result.files.get(o, set()), r.findings) for o, r in rows.items()},
+        forget,
+        exact=result.written,
+    )
+    failed = sorted(n for n, o in result.outcomes.items() if o.status == "failed")
+    record_failures(ctx, failed, bool(result.outcomes))
+    return rows, result.outcomes, result.tasks
 
 
-def _update_index(
-    index: BuildIndex, key: str, ctx: BuildContext, task_dicts: list[dict[str, Any]], failed: list[str]
-) -> None:
-    from idse_orchestrator.engine.graph import task_name
-
-    owners: dict[str, tuple[list[str], set[str], list[dict[str, Any]]]] = {}
-    broken: set[str] = set()
-    for task in task_dicts:
-        owner = owner_of(task)
-        names, files, _ = owners.setdefault(owner, ([], set(), []))
-        name = task_name(task)
-        names.append(name)
-        files.update(task.get("file_dep", []))
-        files.update(task.get("targets", []))
-        files.update(task.get("watch", []))
-        if name in failed:
-            broken.add(owner)
-    for owner in list(ctx.sessions) + [PROJECT_OWNER]:
-        names, files, findings = owners.setdefault(owner, ([], set(), []))
-        findings.extend(_fallback_findings(ctx, owner))
-        if owner == PROJECT_OWNER:
-            files.update(project_files(ctx))
-    index.forget(broken)
-    index.record(key, {o: v for o, v in owners.items() if o not in broken})
+# Derived files that are tracked in git: a change to one of them by anyone but idse is worth a word.
+_TRACKED_DERIVED = ("session_state.json", "baselines.json", ".profile.yaml")
 
 
-def _fallback_findings(ctx: BuildContext, owner: str) -> list[dict[str, Any]]:
+def _warn_regenerated(outcomes: dict[str, Any], warn: Callable[[str], None]) -> None:
+    for o in outcomes.values():
+        for reason in o.reasons:
+            kind, _, path = reason.partition(": ")
+            if kind == "changed_target" and path.endswith(_TRACKED_DERIVED):
+                warn(f"{path} was changed outside idse (it is derived); regenerated")
+
+
+def _owner_findings(ctx: BuildContext, owner: str) -> list[dict[str, Any]]:
     rel = ctx.project_result_rel() if owner == PROJECT_OWNER else ctx.session_result_rel(owner)
     data = read_result(ctx.abs(rel)) or {}
     return list(data.get("findings", []))
+
+
+def _report(
+    base: BuildContext,
+    families: tuple[str, ...],
+    trusted: dict[str, OwnerRow],
+    complete: dict[str, OwnerRow],
+    outcomes: dict[str, Any],
+    tasks: list[dict[str, Any]],
+) -> BuildReport:
+    """Findings and task list: remembered for owners doit was not asked about, read from the results
+    of this run for the others (for an owner that did not complete, from the tasks that did)."""
+    report_tasks: list[dict[str, Any]] = []
+    findings: list[Finding] = []
+    generated = {task_name(t): t for t in tasks}
+    for owner in [*base.sessions, PROJECT_OWNER]:
+        row = complete.get(owner) or trusted.get(owner)
+        if owner in trusted and owner not in complete:
+            for name in row.tasks if row else []:
+                if name.split(":", 1)[0] in families:
+                    report_tasks.append({"name": name, "status": "up-to-date", "reasons": []})
+        if row is not None:
+            findings.extend(Finding.from_dict(f) for f in row.findings)
+        else:
+            findings.extend(_partial_findings(base, owner, outcomes, generated))
+    for name in generated:
+        o = outcomes.get(name)
+        if o is None:
+            entry = {"name": name, "status": "skipped", "reasons": [], "error": "not run"}
+        else:
+            entry = {"name": name, "status": o.status, "reasons": o.reasons}
+            if o.error:
+                entry["error"] = o.error
+        report_tasks.append(entry)
+    report_tasks.sort(key=lambda t: t["name"])
+    if not any(f in families for f in VALIDATION_FAMILIES):
+        findings = []
+    findings = sorted(set(findings), key=Finding.sort_key)
+    failed = [t["name"] for t in report_tasks if t["status"] == "failed"]
+    return BuildReport(report_tasks, findings, base.sessions, failed=failed)
+
+
+def _partial_findings(
+    base: BuildContext, owner: str, outcomes: dict[str, Any], generated: dict[str, dict[str, Any]]
+) -> list[Finding]:
+    done = {n for n, o in outcomes.items() if o.status in ("ran", "up-to-date")}
+    if owner == PROJECT_OWNER:
+        rels = [base.project_result_rel()] if "registry" in done else []
+    elif f"session:{owner}" in done:
+        rels = [base.session_result_rel(owner)]
+    else:
+        rels = [base.result_rel(owner, s.name) for s in STAGES if f"validate:{owner}/{s.name}" in done]
+    out: list[Finding] = []
+    for rel in rels:
+        out.extend(Finding.from_dict(f) for f in (read_result(base.abs(rel)) or {}).get("findings", []))
+    return out
 
 
 def failures_path(ctx: BuildContext) -> Path:
@@ -378,14 +429,3 @@ def last_failures(ctx: BuildContext) -> list[str]:
     except (OSError, ValueError):
         return []
     return [str(x) for x in data] if isinstance(data, list) else []
-
-
-def damaged_results(ctx: BuildContext, failed: list[str]) -> list[str]:
-    """Result files that exist but cannot be read: the aggregate ones, and the per-stage results of any
-    session whose check failed (that check refuses damaged inputs)."""
-    rels = [ctx.session_result_rel(s) for s in ctx.sessions] + [ctx.project_result_rel()]
-    for name in failed:
-        if name.startswith("session:"):
-            session = name.split(":", 1)[1]
-            rels += [ctx.result_rel(session, stage.name) for stage in STAGES]
-    return [rel for rel in rels if ctx.abs(rel).is_file() and read_result(ctx.abs(rel)) is None]

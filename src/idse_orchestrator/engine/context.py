@@ -26,6 +26,7 @@ class BuildContext:
     sessions: tuple[str, ...]  # sessions whose tasks are generated
     current: str
     selected: tuple[str, ...] = ()  # sessions the build is about (defaults to ``sessions``)
+    partial: bool = False  # the build names some sessions: project-wide derived files are left alone
 
     @property
     def scope(self) -> tuple[str, ...]:
@@ -65,6 +66,9 @@ class BuildContext:
 
     def session_result_rel(self, session: str) -> str:
         return f"{self.results_rel(session)}/_session.json"
+
+    def baselines_rel(self, session: str) -> str:
+        return f"{self.session_rel(session)}/metadata/baselines.json"
 
     def project_result_rel(self) -> str:
         return f"{self.results_rel()}/_project.json"

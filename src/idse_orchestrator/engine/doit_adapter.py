@@ -3,7 +3,7 @@
 doit runs embedded as a library: a ``DoitMain`` subclass with a ``TaskLoader2`` that turns idse's
 task dictionaries into doit tasks. It never reads the user's ``pyproject.toml``/``doit.cfg``, offers
 only the commands idse uses (so an installed doit plugin cannot replace them), keeps its state in a
-JSON file inside the workspace, writes to the stream we give it and calls itself ``idse``.
+sqlite3 file inside the workspace, writes to the stream we give it and calls itself ``idse``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from doit.cmd_base import TaskLoader2
 from doit.cmd_info import Info
 from doit.cmd_list import List
 from doit.cmd_run import Run
-from doit.dependency import Dependency, MD5Checker, SqliteDB
+from doit.dependency import Dependency, MD5Checker, SqliteDB, get_file_md5
 from doit.doit_cmd import DoitMain
 from doit.loader import generate_tasks
 from doit.plugin import PluginDict
@@ -36,11 +36,57 @@ class StateDB(SqliteDB):  # type: ignore[misc]
     desc = "sqlite3 file in the workspace cache"
 
 
+# A file modified this close to when its state was recorded may change again without changing its
+# mtime (coarse filesystem timestamps): its content is compared, not trusted by timestamp.
+RACY_WINDOW_S = 2.0
+
+
+class RacyMD5Checker(MD5Checker):  # type: ignore[misc]
+    """doit's md5 checker, minus its blind spot: doit trusts an unchanged timestamp, so an edit that
+    lands in the same timestamp tick as the recorded state would be missed forever. A state recorded
+    within RACY_WINDOW_S of the file's mtime is marked racy and always checked by content."""
+
+    def check_modified(self, file_path: str, file_stat: Any, state: Any) -> bool:
+        if len(state) == 4 and state[3]:
+            if file_stat.st_size != state[1]:
+                return True
+            return bool(state[2] != get_file_md5(file_path))
+        return bool(super().check_modified(file_path, file_stat, state[:3]))
+
+    def get_state(self, dep: str, current_state: Any) -> Any:
+        import time
+
+        st = os.stat(dep)
+        if (
+            current_state
+            and current_state[0] == st.st_mtime
+            and not (len(current_state) == 4 and current_state[3])
+        ):
+            return None
+        racy = time.time() - st.st_mtime < RACY_WINDOW_S
+        return (st.st_mtime, st.st_size, get_file_md5(dep), racy)
+
+
+def task_outputs(task: dict[str, Any]) -> list[str]:
+    """Every file a task writes: its doit targets plus outputs that may legitimately be absent."""
+    return list(dict.fromkeys([*task.get("targets", []), *task.get("outputs", [])]))
+
+
 def to_doit(task: dict[str, Any]) -> dict[str, Any]:
-    """An idse task dict as a doit task dict: the combined config becomes one ``config_changed``."""
-    out = {k: v for k, v in task.items() if k not in ("config", "owner", "watch")}
+    """An idse task dict as a doit task dict: the combined config becomes one ``config_changed``, and
+    every action records its outputs so that an edited or damaged output makes the task rerun."""
+    from idse_orchestrator.engine.outputs import outputs_unchanged, run_recorded
+
+    out = {k: v for k, v in task.items() if k not in ("config", "owner", "watch", "outputs")}
+    outputs = task_outputs(task)
+    uptodate: list[Any] = []
     if "config" in task:
-        out["uptodate"] = [config_changed(task["config"])]
+        uptodate.append(config_changed(task["config"]))
+    if outputs:
+        out["actions"] = [(run_recorded, [func, list(args), outputs]) for func, args in task["actions"]]
+        uptodate.append((outputs_unchanged, [outputs], {}))
+    if uptodate:
+        out["uptodate"] = uptodate
     out.setdefault("verbosity", 0)
     return out
 
@@ -65,9 +111,10 @@ def doit_tasks(task_dicts: Iterable[dict[str, Any]]) -> list[Task]:
 @dataclass
 class TaskOutcome:
     name: str
-    status: str  # ran | up-to-date | failed
+    status: str  # ran | up-to-date | failed | skipped
     reasons: list[str] = field(default_factory=list)
     error: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)  # path -> [digest, mtime_ns, size]
 
 
 class Recorder:
@@ -80,7 +127,6 @@ class Recorder:
         self.tasks: dict[str, Any] = {}
         self.progress = progress
         self.runtime_errors: list[str] = []
-        self._ran = 0
 
     # doit's reporter interface ------------------------------------------------------------
     def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
@@ -96,9 +142,8 @@ class Recorder:
         if self.dep_manager is not None and self.want_reasons:
             # doit's runner checks without keeping reasons; asking again (only for tasks that run) does.
             status = self.dep_manager.get_status(task, self.tasks, get_log=True)
-            reasons = explain_reasons(status.reasons)
+            reasons = explain_reasons(status.reasons, self.dep_manager.get_values(task.name))
         self.outcomes[task.name] = TaskOutcome(task.name, "ran", reasons)
-        self._ran += 1
         if self.progress is not None:
             self.progress(task.name)
 
@@ -107,11 +152,17 @@ class Recorder:
             return  # doit's group tasks fail with their members; report the members only
         message = fail.get_msg() if hasattr(fail, "get_msg") else str(fail)
         outcome = self.outcomes.setdefault(task.name, TaskOutcome(task.name, "ran"))
+        if type(fail).__name__ == "UnmetDependency":
+            outcome.status = "skipped"
+            outcome.error = f"not run: upstream task failed ({message.strip()})"
+            return
         outcome.status = "failed"
         outcome.error = message.strip().splitlines()[-1] if message.strip() else "failed"
 
     def add_success(self, task: Any) -> None:
-        pass
+        outcome = self.outcomes.get(task.name)
+        if outcome is not None:
+            outcome.outputs = dict((task.values or {}).get("outputs") or {})
 
     def skip_uptodate(self, task: Any) -> None:
         if task.actions:
@@ -133,13 +184,19 @@ class Recorder:
         pass
 
 
-def explain_reasons(reasons: dict[str, Any]) -> list[str]:
+def explain_reasons(reasons: dict[str, Any], values: dict[str, Any] | None = None) -> list[str]:
     """doit's status reasons as short, stable strings: ``changed_file_dep: path`` and so on."""
+    from idse_orchestrator.engine.outputs import changed_outputs, outputs_unchanged
+
     out: list[str] = []
     for key in sorted(reasons):
         value = reasons[key]
         if key == "uptodate_false":
-            out.append("config_changed")
+            for utd, args, _kwargs in value:
+                if utd is outputs_unchanged:
+                    out.extend(changed_outputs(values, args[0]))
+                else:
+                    out.append("config_changed")
         elif key in ("changed_file_dep", "added_file_dep", "removed_file_dep", "missing_target"):
             items = value if isinstance(value, list) else [value]
             out.extend(f"{key}: {item}" for item in items)
@@ -149,7 +206,7 @@ def explain_reasons(reasons: dict[str, Any]) -> list[str]:
             out.append("checker_changed")
         else:
             out.append(key)
-    return out
+    return sorted(dict.fromkeys(out))
 
 
 class IdseRun(Run):  # type: ignore[misc]
@@ -192,7 +249,7 @@ class Loader(TaskLoader2):  # type: ignore[misc]
         config: dict[str, Any] = {
             "dep_file": self.dep_file,
             "backend": BACKEND,
-            "check_file_uptodate": "md5",
+            "check_file_uptodate": RacyMD5Checker,
             "verbosity": 0,
         }
         if self.recorder is not None:
@@ -264,17 +321,13 @@ def explain(
     task = tasks.get(name)
     if task is None:
         raise KeyError(name)
-    dep = Dependency(StateDB, dep_file, checker_cls=MD5Checker)
+    dep = Dependency(StateDB, dep_file, checker_cls=RacyMD5Checker)
     try:
         status = dep.get_status(task, tasks, get_log=True)
+        values = dep.get_values(task.name)
     finally:
         dep.close()
-    return status.status, explain_reasons(status.reasons)
-
-
-def task_names(task_dicts: Iterable[dict[str, Any]]) -> Iterator[str]:
-    for t in task_dicts:
-        yield t["basename"] if t.get("name") is None else f"{t['basename']}:{t['name']}"
+    return status.status, explain_reasons(status.reasons, values)
 
 
 def check_db(dep_file: str) -> str | None:
@@ -301,17 +354,56 @@ def dodo_tasks(task_dicts: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]
         yield to_doit(t)
 
 
-def task_statuses(make_tasks: Callable[[], Iterable[dict[str, Any]]], dep_file: str) -> dict[str, str]:
-    """'up-to-date' or 'stale' for every task, without running anything."""
-    tasks = {t.name: t for t in doit_tasks(make_tasks())}
-    dep = Dependency(StateDB, dep_file, checker_cls=MD5Checker)
-    out: dict[str, str] = {}
+def plan(
+    make_tasks: Callable[[], Iterable[dict[str, Any]]], dep_file: str
+) -> dict[str, tuple[str, list[str]]]:
+    """What the next run of these tasks does, running nothing: task -> (status, reasons).
+
+    ``run``: the task reruns for the reasons given. ``up-to-date``: it does not. ``maybe``: only its
+    inputs written by a task that reruns can make it rerun, and only if that task writes different
+    bytes. Downstream tasks declare the *sources* of their upstream tasks, so ``maybe`` is rare: it
+    is left for files that are both written and read by the graph (a stage's baselines).
+    """
+    from idse_orchestrator.engine.graph import task_name
+
+    dicts = list(make_tasks())
+    tasks = {t.name: t for t in doit_tasks(dicts)}
+    producer = {f: task_name(t) for t in dicts for f in task_outputs(t)}
+    dep = Dependency(StateDB, dep_file, checker_cls=RacyMD5Checker)
+    out: dict[str, tuple[str, list[str]]] = {}
     try:
         for name, task in tasks.items():
             if not task.actions:
                 continue
-            status = dep.get_status(task, tasks).status
-            out[name] = "up-to-date" if status == "up-to-date" else "stale"
+            status = dep.get_status(task, tasks, get_log=True)
+            if status.status == "up-to-date":
+                out[name] = ("up-to-date", [])
+            elif status.status == "error":
+                out[name] = ("run", [f"missing_file_dep: {status.error_reason or '?'}"])
+            else:
+                out[name] = ("run", explain_reasons(status.reasons, dep.get_values(name)))
     finally:
         dep.close()
+    changed = True
+    while changed:  # propagate along files written by one task and read by another
+        changed = False
+        for name, task in tasks.items():
+            if out.get(name, ("", []))[0] != "up-to-date":
+                continue
+            ups = sorted(
+                {producer[f] for f in task.file_dep if f in producer and out[producer[f]][0] != "up-to-date"}
+            )
+            if ups:
+                out[name] = ("maybe", [f"upstream_reruns: {u}" for u in ups])
+                changed = True
     return out
+
+
+def forget_tasks(dep_file: str, names: Iterable[str]) -> None:
+    """Drop what doit remembers of these tasks: their next run is unconditional."""
+    dep = Dependency(StateDB, dep_file, checker_cls=RacyMD5Checker)
+    try:
+        for name in names:
+            dep.remove(name)
+    finally:
+        dep.close()

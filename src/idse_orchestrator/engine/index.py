@@ -1,40 +1,39 @@
-"""The build index: a stat fingerprint of every file the last successful build read or wrote.
+"""The build index: a memo of doit's last answer, so a no-op ``idse build`` costs one ``stat`` per file.
 
-It lets a no-op ``idse build`` answer from one ``stat`` per file, without loading doit or any
-document, and lets an incremental build hand doit only the tasks whose inputs could have changed.
-doit still decides what actually reruns (content-based md5): the index only narrows what it is
-shown. Each file is recorded once per *owner* (a session id, or "" for project-wide tasks) whose
-tasks declare it, so a file shared by many sessions (the blueprint's spec) wakes all of them.
+doit's dependency database is the one source of truth for what is up to date. The index only
+remembers, per *owner* (a session id, or "" for the project-wide tasks), that all of that owner's
+tasks were up to date or ran successfully in one doit run, together with the stat of every file
+those tasks read, wrote or whose appearance would change them. While none of those files changed,
+and doit's database is the very file the index saw, doit would answer "up to date" again, so the
+build skips asking it. Anything else (a changed file, an owner never recorded, a failed, skipped or
+interrupted task, a database touched by someone else) sends the owner back to doit.
+
+Files modified within ``RACY_WINDOW_NS`` of being recorded could change again without changing
+their stat (coarse timestamps); they are recorded as never matching, so doit checks their content.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from idse_orchestrator.engine.outputs import fingerprint
+
 PROJECT_OWNER = ""
-SCHEMA = 1
-
-
-def fingerprint(path: str) -> tuple[int, int]:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return (0, -1)
-    return (st.st_mtime_ns, st.st_size)
+SCHEMA = "2"
+RACY_WINDOW_NS = 2_000_000_000
+_NEVER = -2  # a size no file has: a racy file never matches its record
 
 
 @dataclass
-class IndexState:
-    key: str | None
-    files: dict[str, list[tuple[str, int, int]]] = field(
-        default_factory=dict
-    )  # path -> [(owner, mtime, size)]
-    owners: set[str] = field(default_factory=set)
+class OwnerRow:
+    families: tuple[str, ...]
+    tasks: list[str]
+    findings: list[dict[str, Any]]
 
 
 class BuildIndex:
@@ -50,68 +49,96 @@ class BuildIndex:
                 create table if not exists files (
                     path text not null, owner text not null, mtime_ns integer, size integer,
                     primary key (path, owner));
-                create table if not exists owners (owner text primary key, tasks text, findings text);
+                create table if not exists owners (
+                    owner text primary key, families text, tasks text, findings text);
                 """
             )
+            if self.meta("schema") != SCHEMA:
+                with self.conn:
+                    self.conn.execute("drop table files")
+                    self.conn.execute("drop table owners")
+                    self.conn.execute("delete from meta")
+                self.__init_tables()
         except sqlite3.DatabaseError:
             self.conn.close()
             raise
 
+    def __init_tables(self) -> None:
+        self.conn.executescript(
+            """
+            create table if not exists files (
+                path text not null, owner text not null, mtime_ns integer, size integer,
+                primary key (path, owner));
+            create table if not exists owners (
+                owner text primary key, families text, tasks text, findings text);
+            """
+        )
+        with self.conn:
+            self.conn.execute("insert or replace into meta values ('schema', ?)", (SCHEMA,))
+
     def close(self) -> None:
         self.conn.close()
 
-    def get_key(self) -> str | None:
-        row = self.conn.execute("select value from meta where key='build_key'").fetchone()
+    def meta(self, key: str) -> str | None:
+        row = self.conn.execute("select value from meta where key=?", (key,)).fetchone()
         return str(row[0]) if row else None
 
-    def changed_owners(self, owners: set[str] | None) -> tuple[set[str], set[str]]:
-        """(owners with a changed file, owners known to the index) — restricted to ``owners`` if given."""
-        known = {str(r[0]) for r in self.conn.execute("select owner from owners")}
+    def trusted(self, owners: set[str], families: tuple[str, ...]) -> dict[str, OwnerRow]:
+        """Rows of ``owners`` recorded for at least ``families`` whose files are all unchanged."""
+        rows: dict[str, OwnerRow] = {}
+        for owner, fams, tasks, findings in self.conn.execute(
+            "select owner, families, tasks, findings from owners"
+        ):
+            recorded = tuple(json.loads(fams))
+            if owner in owners and set(families) <= set(recorded):
+                rows[owner] = OwnerRow(recorded, json.loads(tasks), json.loads(findings))
         seen: dict[str, tuple[int, int]] = {}
-        changed: set[str] = set()
         for path, owner, mtime, size in self.conn.execute("select path, owner, mtime_ns, size from files"):
-            if owners is not None and owner not in owners:
-                continue
-            if owner in changed:
+            if owner not in rows:
                 continue
             fp = seen.get(path)
             if fp is None:
                 fp = seen[path] = fingerprint(path)
             if fp != (mtime, size):
-                changed.add(owner)
-        return changed, known
+                del rows[owner]
+        return rows
 
-    def owner_rows(self, owners: Iterable[str]) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:
-        out = {}
-        wanted = set(owners)
-        for owner, tasks, findings in self.conn.execute("select owner, tasks, findings from owners"):
-            if owner in wanted:
-                out[owner] = (json.loads(tasks), json.loads(findings) if findings != "[]" else [])
-        return out
-
-    def record(self, key: str, owners: dict[str, tuple[list[str], set[str], list[dict[str, Any]]]]) -> None:
-        """Replace what is known of ``owners``: their task names, files (stat now) and findings."""
+    def record(
+        self,
+        meta: dict[str, str],
+        owners: dict[str, tuple[tuple[str, ...], list[str], Iterable[str], list[dict[str, Any]]]],
+        forget: Iterable[str],
+        exact: set[str] | None = None,
+    ) -> None:
+        """Replace what is known of ``owners`` (families, task names, files stat'ed now, findings) and
+        drop ``forget``, in one transaction. ``exact`` files were just written by the build itself and
+        are not treated as racy."""
+        now = time.time_ns()
         with self.conn:
-            self.conn.execute("insert or replace into meta values ('build_key', ?)", (key,))
-            for owner, (tasks, files, findings) in owners.items():
-                self.conn.execute("delete from files where owner=?", (owner,))
-                self.conn.executemany(
-                    "insert into files values (?, ?, ?, ?)",
-                    [(path, owner, *fingerprint(path)) for path in sorted(files)],
-                )
-                self.conn.execute(
-                    "insert or replace into owners values (?, ?, ?)",
-                    (owner, json.dumps(sorted(tasks)), json.dumps(findings)),
-                )
-
-    def forget(self, owners: Iterable[str]) -> None:
-        with self.conn:
-            for owner in owners:
+            for key, value in meta.items():
+                self.conn.execute("insert or replace into meta values (?, ?)", (key, value))
+            for owner in forget:
                 self.conn.execute("delete from files where owner=?", (owner,))
                 self.conn.execute("delete from owners where owner=?", (owner,))
+            for owner, (families, tasks, files, findings) in owners.items():
+                self.conn.execute("delete from files where owner=?", (owner,))
+                rows = []
+                for path in sorted(set(files)):
+                    mtime, size = fingerprint(path)
+                    if size >= 0 and now - mtime < RACY_WINDOW_NS and path not in (exact or ()):
+                        size = _NEVER
+                    rows.append((path, owner, mtime, size))
+                self.conn.executemany("insert into files values (?, ?, ?, ?)", rows)
+                self.conn.execute(
+                    "insert or replace into owners values (?, ?, ?, ?)",
+                    (owner, json.dumps(sorted(families)), json.dumps(sorted(tasks)), json.dumps(findings)),
+                )
+
+    def owners(self) -> list[str]:
+        return [str(r[0]) for r in self.conn.execute("select owner from owners")]
 
     def reset(self) -> None:
         with self.conn:
             self.conn.execute("delete from files")
             self.conn.execute("delete from owners")
-            self.conn.execute("delete from meta")
+            self.conn.execute("delete from meta where key != 'schema'")

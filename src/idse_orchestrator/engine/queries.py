@@ -1,4 +1,4 @@
-"""Read-side questions about the build: task list, statuses, explanations, a session's report."""
+"""Read-side questions about the build: task list, plan, explanations, a session's report."""
 
 from __future__ import annotations
 
@@ -20,13 +20,28 @@ from idse_orchestrator.errors import NotFound
 from idse_orchestrator.workspace import Project, Workspace
 
 
-def graph_statuses(ws: Workspace, project: Project, sessions: list[str] | None) -> dict[str, str]:
-    from idse_orchestrator.engine.doit_adapter import task_statuses
+def build_plan(
+    ws: Workspace,
+    project: Project,
+    sessions: list[str] | None,
+    families: tuple[str, ...] = DEFAULT_FAMILIES,
+) -> dict[str, tuple[str, list[str]]]:
+    """What the next ``idse build`` would do, task by task, running nothing (``--dry-run``)."""
+    from idse_orchestrator.engine.doit_adapter import plan
 
-    ctx = BuildContext.create(ws, project, resolve_sessions(project, sessions))
+    chosen = resolve_sessions(project, sessions)
+    ctx = BuildContext.create(ws, project, chosen)
+    if chosen is not None:
+        ctx = BuildContext(ctx.root, ctx.project, ctx.sessions, ctx.current, partial=True)
     ws.cache_dir.mkdir(parents=True, exist_ok=True)
     with working_directory(ws.root):
-        statuses = task_statuses(generator(ctx, DEFAULT_FAMILIES), dep_file(ctx))
+        return plan(generator(ctx, families), dep_file(ctx))
+
+
+def graph_statuses(ws: Workspace, project: Project, sessions: list[str] | None) -> dict[str, str]:
+    names = {"run": "stale", "maybe": "stale", "up-to-date": "up-to-date"}
+    statuses = {name: names[st] for name, (st, _) in build_plan(ws, project, sessions).items()}
+    ctx = BuildContext.create(ws, project, None)
     for name in last_failures(ctx):
         if name in statuses:
             statuses[name] = "failed"
@@ -36,20 +51,20 @@ def graph_statuses(ws: Workspace, project: Project, sessions: list[str] | None) 
 def task_list(
     ws: Workspace, project: Project, sessions: list[str] | None, families: tuple[str, ...] = DEFAULT_FAMILIES
 ) -> list[dict[str, Any]]:
-    ctx = BuildContext.create(ws, project, resolve_sessions(project, sessions))
+    chosen = resolve_sessions(project, sessions)
+    ctx = BuildContext.create(ws, project, chosen)
+    if chosen is not None:
+        ctx = BuildContext(ctx.root, ctx.project, ctx.sessions, ctx.current, partial=True)
     return list(generator(ctx, families)())
 
 
 def explain_task(ws: Workspace, project: Project, name: str) -> tuple[str, list[str]]:
-    from idse_orchestrator.engine.doit_adapter import explain
-
-    ctx = BuildContext.create(ws, project, None)
-    ws.cache_dir.mkdir(parents=True, exist_ok=True)
-    with working_directory(ws.root):
-        try:
-            return explain(generator(ctx, DEFAULT_FAMILIES), dep_file(ctx), name)
-        except KeyError:
-            raise NotFound(f"no task {name!r}; 'idse graph --format json' lists the tasks") from None
+    """Why task ``name`` would rerun in the next build: (status, reasons); status is ``run``,
+    ``maybe`` or ``up-to-date`` exactly as ``idse build --dry-run`` says."""
+    entry = build_plan(ws, project, None).get(name)
+    if entry is None:
+        raise NotFound(f"no task {name!r}; 'idse graph --format json' lists the tasks")
+    return entry
 
 
 def session_results(ws: Workspace, project: Project, session: str) -> dict[str, Any]:
@@ -61,17 +76,15 @@ def session_results(ws: Workspace, project: Project, session: str) -> dict[str, 
 
 
 def session_report(ws: Workspace, project: Project, session: str | None = None) -> dict[str, Any]:
-    """`idse status`: bring the session's validation results up to date, then report from them."""
-    from idse_orchestrator.sessions import load_state
+    """`idse status`: bring the session's validation results up to date, then report from them.
+    It writes no tracked file: session_state.json is the build's."""
     from idse_orchestrator.status import project_status
 
     sid = project.resolve_session(session)
     # Damaged inputs of the report are errors naming the file here, not findings.
     project.metadata(sid)
     project.registry()
-    load_state(ws, project)
-    families = VALIDATION_FAMILIES + (("state",) if sid == project.current_session() else ())
-    report = build(ws, project, [sid], families=families, want_reasons=False)
+    report = build(ws, project, [sid], families=VALIDATION_FAMILIES, want_reasons=False)
     if report.failed:
         from idse_orchestrator.errors import Failed
 
@@ -86,23 +99,40 @@ def session_report(ws: Workspace, project: Project, session: str | None = None) 
 
 def accept_stage(ws: Workspace, project: Project, session: str | None, stage_name: str) -> dict[str, str]:
     """Record that ``stage`` was reviewed against the current upstream documents (clears `stale`)."""
-    import hashlib
-
     from idse_orchestrator.errors import Refused
-    from idse_orchestrator.fsutil import save_model
-    from idse_orchestrator.stages import BY_NAME, UPSTREAM_DOCS, stage, upstream_of
+    from idse_orchestrator.stages import stage
 
     stage(stage_name)
     sid = project.resolve_session(session)
-    meta = project.metadata(sid)
     current = session_report(ws, project, sid)["stages"][stage_name]["status"]
     if current not in ("complete", "stale"):
         raise Refused(f"{stage_name} is {current}; only a complete or stale stage can be accepted")
-    upstream: dict[str, str] = {}
-    for up in upstream_of(stage_name):
-        if up in UPSTREAM_DOCS:
-            path = project.document_path(sid, BY_NAME[up])
-            upstream[up] = hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else ""
-    meta.accepted[stage_name] = upstream
+    return _accept(project, sid, [stage_name])[stage_name]
+
+
+def accept_all(ws: Workspace, project: Project, session: str | None) -> dict[str, dict[str, str]]:
+    """Accept every stale stage of the session; returns what each was accepted against."""
+    sid = project.resolve_session(session)
+    stages = session_report(ws, project, sid)["stages"]
+    stale = [name for name, entry in stages.items() if entry["status"] == "stale"]
+    return _accept(project, sid, stale) if stale else {}
+
+
+def _accept(project: Project, sid: str, stage_names: list[str]) -> dict[str, dict[str, str]]:
+    import hashlib
+
+    from idse_orchestrator.fsutil import save_model
+    from idse_orchestrator.stages import BY_NAME, UPSTREAM_DOCS, upstream_of
+
+    meta = project.metadata(sid)
+    out: dict[str, dict[str, str]] = {}
+    for stage_name in stage_names:
+        upstream: dict[str, str] = {}
+        for up in upstream_of(stage_name):
+            if up in UPSTREAM_DOCS:
+                path = project.document_path(sid, BY_NAME[up])
+                upstream[up] = hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else ""
+        meta.accepted[stage_name] = upstream
+        out[stage_name] = upstream
     save_model(project.metadata_path(sid), meta)
-    return upstream
+    return out

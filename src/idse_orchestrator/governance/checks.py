@@ -180,6 +180,25 @@ def metadata_schema(session: SessionInput, params: dict[str, Any]) -> Iterator[H
         yield {"path": session.metadata_path, "line": None, "problem": session.metadata_problem}
 
 
+@check("stage_fresh", scope="session")
+def stage_fresh(session: SessionInput, params: dict[str, Any]) -> Iterator[Hit]:
+    for stage in STAGE_NAMES:
+        for line in session.why.get(stage, []):
+            upstream = line.split(" ", 1)[0]
+            yield {"path": session.paths[stage], "line": None, "stage": stage, "upstream": upstream}
+
+
+@check("agent_profile_compiles", scope="session")
+def agent_profile_compiles(session: SessionInput, params: dict[str, Any]) -> Iterator[Hit]:
+    if session.profile_problem is not None:
+        path, line, problem, unfinished = session.profile_problem
+        if unfinished != bool(params.get("unfinished")):
+            return
+        if unfinished and session.statuses.get("spec") == "pending":
+            return  # an untouched template: IDSE-A005 already says the spec has not been started
+        yield {"path": path, "line": line, "problem": problem}
+
+
 # -- project checks ---------------------------------------------------------------------------
 
 

@@ -186,6 +186,8 @@ class SessionInput:
     paths: dict[str, str]  # stage -> repo-relative document path
     metadata_path: str
     metadata_problem: str | None = None
+    why: dict[str, list[str]] = field(default_factory=dict)  # stale stage -> upstream changes
+    profile_problem: tuple[str, int, str, bool] | None = None  # (path, line, problem) of the Agent Profile
 
 
 def check_session(session: SessionInput, ruleset: RuleSet) -> list[Finding]:

@@ -78,8 +78,13 @@ def session_input(
     session: str,
     statuses: dict[str, StageStatus],
     metadata_problem: str | None,
+    *,
+    why: dict[str, list[str]] | None = None,
+    profile_problem: tuple[str, int, str, bool] | None = None,
 ) -> SessionInput:
     return SessionInput(
+        why=why or {},
+        profile_problem=profile_problem,
         session=session,
         statuses=statuses,
         paths={s.name: ws.rel(project.document_path(session, s)) for s in STAGES},

@@ -36,7 +36,7 @@ def validate(
     strict: bool = False,
     warn: Callable[[str], None] = lambda _msg: None,
 ) -> ValidationResult:
-    """Validate ``sessions`` (all when None) and record the outcome in ``session_state.json``."""
+    """Validate ``sessions`` (all when None). Writes only the build cache, never a tracked file."""
     from idse_orchestrator.engine.build import VALIDATION_FAMILIES, build
 
     ruleset = effective_ruleset(ws.config.rules)
@@ -48,22 +48,4 @@ def validate(
         raise Failed(f"validation tasks failed: {', '.join(report.failed)}")
     findings = [f for f in report.findings if wanted is None or f.rule in wanted]
     findings.sort(key=Finding.sort_key)
-    record_validation(ws, project, report.sessions, report.findings)
     return ValidationResult(findings, report.sessions, ruleset, strict)
-
-
-def record_validation(
-    ws: Workspace, project: Project, sessions: tuple[str, ...], findings: list[Finding]
-) -> None:
-    from idse_orchestrator.fsutil import dump_json, file_lock, write_if_changed
-    from idse_orchestrator.sessions import load_state
-    from idse_orchestrator.status import refresh_state
-
-    failing = {f.session for f in findings if f.severity == "error"}
-    project_errors = any(f.severity == "error" and f.session is None for f in findings)
-    with file_lock(project.path / ".state.lock", what="state"):
-        state = load_state(ws, project) or refresh_state(ws, project)
-        for sid in sessions:
-            state.validation[sid] = "failing" if (sid in failing or project_errors) else "passing"
-        state.validation_status = state.validation_for(state.session)
-        write_if_changed(project.state_path, dump_json(state.model_dump(mode="json")))

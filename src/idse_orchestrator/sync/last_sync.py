@@ -1,42 +1,40 @@
-"""``last_sync`` in session_state.json: the one timestamp idse writes, and only after a real sync."""
+"""When this clone last synced: a per-clone timestamp kept beside the sync record, never tracked.
+
+It used to live in session_state.json, which is tracked: every sync then left a git diff and the
+file had two writers. Now `.sync/` (git-ignored, per clone) holds it.
+"""
 
 from __future__ import annotations
 
-import contextlib
+import json
 from datetime import datetime, timezone
+from pathlib import Path
 
-from idse_orchestrator.errors import IdseError
-from idse_orchestrator.stages import BLUEPRINT
 from idse_orchestrator.workspace import Project, Workspace
 
 
-def read_last_sync(ws: Workspace, project: Project) -> str | None:
-    from idse_orchestrator.sessions import load_state
+def _path(project: Project) -> Path:
+    from idse_orchestrator.sync.record import record_dir
 
+    return record_dir(project) / "last_sync.json"
+
+
+def read_last_sync(ws: Workspace, project: Project) -> str | None:
     try:
-        state = load_state(ws, project)
-    except IdseError:
+        data = json.loads(_path(project).read_text("utf-8"))
+    except (OSError, ValueError, RecursionError):
         return None
-    return state.last_sync if state else None
+    value = data.get("last_sync") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def set_last_sync(ws: Workspace, project: Project) -> str:
-    """Stamp ``last_sync`` in session_state.json, refreshing the rest of that derived file too."""
-    from idse_orchestrator.fsutil import save_model
-    from idse_orchestrator.models import SessionState
-    from idse_orchestrator.sessions import load_state
-    from idse_orchestrator.status import refresh_state
+    from idse_orchestrator.fsutil import atomic_write_text
+    from idse_orchestrator.sync.record import record_dir
 
     now = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    # The state is derived: a broken current session must not fail a sync that succeeded.
-    with contextlib.suppress(IdseError):
-        refresh_state(ws, project)
-    try:
-        state = load_state(ws, project)
-    except IdseError:
-        state = None
-    if state is None:
-        state = SessionState(project=project.name, session=BLUEPRINT)
-    state.last_sync = now
-    save_model(project.state_path, state)
+    ignore = record_dir(project) / ".gitignore"
+    if not ignore.exists():
+        atomic_write_text(ignore, "# Per-clone sync state: never commit it.\n*\n")
+    atomic_write_text(_path(project), json.dumps({"last_sync": now}) + "\n")
     return now

@@ -1,0 +1,86 @@
+"""Every file a task writes is checked by content, not only by existence.
+
+doit's own ``targets`` only make a task rerun when a target is *missing*. A derived file that was
+edited by hand, damaged, or restored from an old checkout would otherwise stay wrong forever. Each
+action therefore runs through :func:`run_recorded`, which returns (as doit task values) the digest
+and stat of every output right after the action wrote it; :func:`outputs_unchanged` is the task's
+``uptodate`` check that compares them with the files on disk. An output may legitimately be absent
+(a profile that does not compile is removed): "absent" is recorded and checked like any content.
+
+These functions run inside doit (and in its worker processes with ``--jobs``), so they are plain
+module-level functions with picklable arguments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat as stat_
+from collections.abc import Callable, Sequence
+from typing import Any
+
+ABSENT = None
+
+
+def fingerprint(path: str) -> tuple[int, int]:
+    """(mtime_ns, size) of ``path``; (0, -1) when it cannot be stat'ed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (0, -1)
+    return (st.st_mtime_ns, st.st_size)
+
+
+def digest(path: str) -> str | None:
+    """Content digest of a regular file; None when absent; a marker for anything else."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ABSENT
+    if not stat_.S_ISREG(st.st_mode):
+        return f"!mode:{stat_.S_IFMT(st.st_mode):o}"
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.sha256(fh.read()).hexdigest()[:32]
+    except OSError as exc:
+        return f"!error:{exc.errno}"
+
+
+def record(outputs: Sequence[str]) -> dict[str, list[Any]]:
+    """What each output is now: [digest, mtime_ns, size]."""
+    out: dict[str, list[Any]] = {}
+    for rel in outputs:
+        mtime, size = fingerprint(rel)
+        out[rel] = [digest(rel), mtime, size]
+    return out
+
+
+def run_recorded(func: Callable[..., Any], args: Sequence[Any], outputs: Sequence[str]) -> dict[str, Any]:
+    """Run one task action, then record its outputs (saved by doit as the task's values)."""
+    func(*args)
+    return {"outputs": record(outputs)}
+
+
+def changed_outputs(values: dict[str, Any] | None, outputs: Sequence[str]) -> list[str]:
+    """Reasons the recorded outputs no longer match the files: ``changed_target: x`` and so on."""
+    recorded = (values or {}).get("outputs")
+    if not isinstance(recorded, dict) or sorted(recorded) != sorted(outputs):
+        return ["no_output_record"]
+    reasons: list[str] = []
+    for rel in outputs:
+        entry = recorded.get(rel)
+        if not isinstance(entry, list) or len(entry) != 3:
+            reasons.append(f"changed_target: {rel}")
+            continue
+        if list(fingerprint(rel)) == entry[1:]:
+            continue  # same mtime and size: the content check is skipped, as doit does for file_dep
+        now = digest(rel)
+        if now == entry[0]:
+            continue
+        reasons.append(f"{'missing_target' if now is ABSENT else 'changed_target'}: {rel}")
+    return reasons
+
+
+def outputs_unchanged(task: Any, values: dict[str, Any], outputs: Sequence[str]) -> bool:
+    """doit ``uptodate`` check: False when an output differs from what the task last wrote."""
+    return not changed_outputs(values, outputs)
