@@ -52,6 +52,7 @@ def generate_agent_files(ctx: BuildContext) -> Iterator[TaskDict]:
             "actions": [(write_agent_file, [ctx.root, ctx.project, kind.rel])],
             "file_dep": inputs + tpl_deps,
             "targets": [kind.rel],
+            "outputs": [f"{kind.rel}#managed"],
             "watch": [kind.rel],
             "config": ctx.config_string(template=tpl_config),
         }

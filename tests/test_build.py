@@ -140,10 +140,9 @@ def test_editing_one_spec_reruns_exactly_its_dependants(two, cli, tmp_path, sess
     spec.write_text(spec.read_text() + "\nOne more line.\n")
     report = build(cli)
     expected = {f"validate:{session}/spec", f"session:{session}", f"compile:{session}"}
-    if session == BLUEPRINT:  # every session's Agent Profile takes the blueprint's as defaults
-        expected.add(f"compile:{FEAT}")
-    if session == FEAT:  # session_state.json describes the current session only
-        expected.add("state")
+    # Every session's Agent Profile takes the blueprint's as defaults: its profile check and compile
+    # rerun, and so does session_state.json, which reports the current session (feat).
+    expected |= {f"compile:{FEAT}", f"session:{FEAT}", "state"}
     assert ran(report) == expected
     reasons = by_name(report)[f"validate:{session}/spec"]["reasons"]
     assert f"changed_file_dep: {doc_rel(session, 'spec')}" in reasons
@@ -183,9 +182,9 @@ def test_a_template_override_reruns_exactly_the_spec_validations(two, cli, tmp_p
     shutil.copyfile(package_templates_dir() / "pipeline/spec.md", override)
     spec_tasks = {f"validate:{s}/spec" for s in (BLUEPRINT, FEAT)}
 
-    # Same text as the shipped template: the spec checks rerun, but their results do not change.
+    # Same text as the shipped template: the spec checks rerun, and so does what reads them.
     report = build(cli)
-    assert ran(report) == spec_tasks
+    assert ran(report) == spec_tasks | {f"session:{BLUEPRINT}", f"session:{FEAT}", "state"}
     for name in spec_tasks:
         assert "added_file_dep: .idse/templates/spec.md" in by_name(report)[name]["reasons"]
     assert_nothing_ran(build(cli))
@@ -280,14 +279,15 @@ def test_explain_an_unknown_task_is_a_usage_error(two, cli):
 def test_build_with_sessions_restricts_to_them(ws, cli):
     assert cli("session", "create", FEAT).exit_code == 0
     report = build(cli, FEAT)
-    assert core(by_name(report)) == all_task_names([FEAT], FEAT)
-    assert ran(report) == all_task_names([FEAT], FEAT)
+    # A partial build leaves the project-wide session_state.json alone.
+    assert core(by_name(report)) == all_task_names([FEAT], FEAT) - {"state"}
+    assert ran(report) == all_task_names([FEAT], FEAT) - {"state"}
     assert report["summary"]["sessions"] == 1
     assert {f["session"] for f in report["findings"] if f.get("session")} <= {FEAT}
 
     # The other session was not built: a full build now does exactly its tasks.
     report = build(cli)
-    assert ran(report) == all_task_names([BLUEPRINT], FEAT) - {"registry", "state"}
+    assert ran(report) == (all_task_names([BLUEPRINT], FEAT) - {"registry"}) | {"state"}
 
     # A session that is not current has no state task.
     report = build(cli, BLUEPRINT)
@@ -387,6 +387,8 @@ def test_a_copied_workspace_with_its_cache_is_up_to_date(two, cli, tmp_path, tmp
         f"session:{BLUEPRINT}",
         f"compile:{BLUEPRINT}",
         f"compile:{FEAT}",
+        f"session:{FEAT}",
+        "state",
     }
     monkeypatch.chdir(tmp_path)
     assert_nothing_ran(build(cli))

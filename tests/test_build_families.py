@@ -19,7 +19,7 @@ tools: []
 constraints: []
 memory_policy: {}
 runtime_hints: {}
-version: "1.0.0"
+version: "1.1.0"
 ```
 """
 

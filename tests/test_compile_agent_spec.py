@@ -204,7 +204,7 @@ memory_policy:
   scope: project
   nested: {x: 1, y: 2}
 runtime_hints: {model: small, timeout: 30}
-version: "1.0.0"
+version: "1.1.0"
 """
 
 SESSION_PROFILE = """\

@@ -1,4 +1,5 @@
-"""Stage status derived from the documents, the `status` report, agent routing and state-file errors."""
+"""Stage status derived from the documents, the `status` report, agent routing, and session_state.json
+(derived, written only by a full `idse build`)."""
 
 from __future__ import annotations
 
@@ -153,7 +154,18 @@ def test_status_text_lists_every_stage(ws, cli):
         assert ("missing" if stage.name == "spec" else "pending") in line
 
 
-def test_status_of_another_session_leaves_the_current_one(ws, cli):
+def build(cli, code: int = 0) -> str:
+    """A full `idse build` (the one writer of session_state.json) exiting ``code``; returns its stderr.
+    Exit 1 means the build ran and found errors."""
+    result = cli("build")
+    assert result.exit_code == code, (result.stdout, result.stderr)
+    return result.stderr
+
+
+def test_status_of_another_session_never_touches_the_state_file(ws, cli):
+    build(cli)
+    state = state_path(ws).read_bytes()
+    assert json.loads(state)["session"] == BLUEPRINT
     assert cli("session", "create", "feat").exit_code == 0
     doc(ws, STAGES[0], "feat").write_text("# Intent\n\nDone.\n")
     assert cli("session", "switch", BLUEPRINT).exit_code == 0
@@ -161,23 +173,48 @@ def test_status_of_another_session_leaves_the_current_one(ws, cli):
     assert report["session"] == "feat"
     assert report["stages"]["intent"]["status"] == "complete"
     assert (ws.projects_dir / "demo/CURRENT_SESSION").read_text().strip() == BLUEPRINT
-    assert json.loads(state_path(ws).read_text())["session"] == BLUEPRINT
+    assert state_path(ws).read_bytes() == state
     assert_one_line_error(cli("status", "--session", "ghost"))
+    assert state_path(ws).read_bytes() == state
 
 
-def test_status_refreshes_session_state(ws, cli):
+def test_build_refreshes_session_state_and_status_does_not(ws, cli):
+    # Right after init there is no state file, and status does not create one.
+    assert not state_path(ws).exists()
     path = doc(ws, STAGES[1])
     path.write_text(path.read_text().replace(MARKER, "Known."))
-    assert cli("status").exit_code == 0
+    assert stage_statuses(cli)["context"] == "complete"
+    assert not state_path(ws).exists()
+
+    build(cli, code=1)  # context is complete before its upstream intent: an error finding
     state = json.loads(state_path(ws).read_text())
+    assert set(state) == {"project", "session", "stages", "validation_status"}
+    assert (state["project"], state["session"]) == ("demo", BLUEPRINT)
     assert state["stages"]["context"]["status"] == "complete"
     assert state["stages"]["intent"]["status"] == "pending"
+    assert state["validation_status"] == "failing"
+
+    # A later edit shows in status at once, but in the state file only after the next build.
+    before = state_path(ws).read_bytes()
+    intent = doc(ws, STAGES[0])
+    intent.write_text(intent.read_text().replace(MARKER, "Known."))
+    assert stage_statuses(cli)["intent"] == "complete"
+    assert state_path(ws).read_bytes() == before
+    build(cli)
+    state = json.loads(state_path(ws).read_text())
+    assert state["stages"]["intent"]["status"] == "complete"
+    assert state["validation_status"] == "passing"
 
 
 def test_session_state_is_derived_and_may_be_deleted(ws, cli):
+    build(cli)
+    original = state_path(ws).read_bytes()
     state_path(ws).unlink()
     assert stage_statuses(cli) == dict.fromkeys(STAGE_NAMES, "pending")
-    state = json.loads(state_path(ws).read_bytes())
+    assert not state_path(ws).exists()
+    assert "session_state.json" not in build(cli)  # a missing derived file is no surprise
+    assert state_path(ws).read_bytes() == original
+    state = json.loads(original)
     assert (state["project"], state["session"]) == ("demo", BLUEPRINT)
     assert {name: s["status"] for name, s in state["stages"].items()} == dict.fromkeys(STAGE_NAMES, "pending")
 
@@ -269,20 +306,53 @@ BAD_STATES = {
 }
 
 
+def assert_repaired(ws, cli, expected: bytes) -> None:
+    """The next full build regenerates the state file, says so in one warning line, and exits 0."""
+    err = build(cli)
+    warnings = [line for line in err.splitlines() if "session_state.json" in line]
+    assert len(warnings) == 1, err
+    assert ".idse/projects/demo/session_state.json" in warnings[0] and "regenerated" in warnings[0]
+    assert state_path(ws).read_bytes() == expected
+    # ... exactly what a build produces from scratch.
+    state_path(ws).unlink()
+    build(cli)
+    assert state_path(ws).read_bytes() == expected
+
+
 @pytest.mark.parametrize("content", BAD_STATES.values(), ids=BAD_STATES.keys())
-def test_corrupt_session_state_is_a_clear_error(ws, cli, tmp_path, snapshot, content):
+def test_corrupt_session_state_is_ignored_by_status_and_repaired_by_build(ws, cli, tmp_path, snapshot, content):
+    build(cli)
+    expected = state_path(ws).read_bytes()
     state_path(ws).write_bytes(content)
-    before = snapshot(tmp_path)
+    before = snapshot(tmp_path, exclude=(".idse/.cache",))
     for args in (["status"], ["status", "--json"]):
-        line = assert_one_line_error(cli(*args))
-        assert ".idse/projects/demo/session_state.json" in line
-        assert snapshot(tmp_path) == before
+        result = cli(*args)
+        assert result.exit_code == 0, result.stderr
+        assert "session_state.json" not in result.stderr
+        assert snapshot(tmp_path, exclude=(".idse/.cache",)) == before
+    assert status_json(cli)["session"] == BLUEPRINT
+    assert_repaired(ws, cli, expected)
 
 
-def test_switch_with_corrupt_state_changes_nothing(ws, cli, tmp_path, snapshot):
+def test_switch_ignores_a_corrupt_state_and_build_repairs_it(ws, cli, tmp_path, snapshot):
     assert cli("session", "create", "feat").exit_code == 0
+    build(cli)
+    assert json.loads(state_path(ws).read_text())["session"] == "feat"
     state_path(ws).write_bytes(b"not json")
-    before = snapshot(tmp_path)
-    line = assert_one_line_error(cli("session", "switch", BLUEPRINT))
-    assert "session_state.json" in line
-    assert snapshot(tmp_path) == before
+    before = snapshot(tmp_path, exclude=(".idse/.cache",))
+    result = cli("session", "switch", BLUEPRINT)
+    assert result.exit_code == 0, result.stderr
+    after = snapshot(tmp_path, exclude=(".idse/.cache",))
+    current = ".idse/projects/demo/CURRENT_SESSION"
+    assert after[current] == f"{BLUEPRINT}\n".encode()
+    assert {k: v for k, v in after.items() if k != current} == {k: v for k, v in before.items() if k != current}
+    assert status_json(cli)["session"] == BLUEPRINT
+
+    # The build regenerates it for the new current session, as a build from scratch would.
+    err = build(cli)
+    assert "session_state.json was changed outside idse" in err
+    repaired = state_path(ws).read_bytes()
+    assert json.loads(repaired)["session"] == BLUEPRINT
+    state_path(ws).unlink()
+    build(cli)
+    assert state_path(ws).read_bytes() == repaired

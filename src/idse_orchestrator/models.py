@@ -80,12 +80,6 @@ class SessionState(BaseModel):
     session: str
     stages: dict[str, StageState] = Field(default_factory=dict)
     validation_status: ValidationStatus = "unknown"
-    last_sync: str | None = None
-    # Per-session validation results; `validation_status` mirrors the current session's entry.
-    validation: dict[str, ValidationStatus] = Field(default_factory=dict)
-
-    def validation_for(self, session: str) -> ValidationStatus:
-        return self.validation.get(session, "unknown")
 
 
 class AgentEntry(BaseModel):

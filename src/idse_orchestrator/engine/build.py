@@ -213,7 +213,8 @@ def build(
     current = project.current_session()
     ws.cache_dir.mkdir(parents=True, exist_ok=True)
     with file_lock(lock_path(ws, project), what="build"):
-        base = BuildContext(str(ws.root), project.name, selected, current, partial=chosen is not None)
+        partial = chosen is not None and set(chosen) != set(project.session_ids())
+        base = BuildContext(str(ws.root), project.name, selected, current, partial=partial)
         with working_directory(ws.root):
             index = open_index(ws, index_file(base), warn)
             try:

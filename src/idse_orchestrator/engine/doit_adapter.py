@@ -69,7 +69,19 @@ class RacyMD5Checker(MD5Checker):  # type: ignore[misc]
 
 def task_outputs(task: dict[str, Any]) -> list[str]:
     """Every file a task writes: its doit targets plus outputs that may legitimately be absent."""
-    return list(dict.fromkeys([*task.get("targets", []), *task.get("outputs", [])]))
+    from idse_orchestrator.engine.outputs import split_output
+
+    return list(
+        dict.fromkeys([*task.get("targets", []), *(split_output(o)[0] for o in task.get("outputs", []))])
+    )
+
+
+def output_specs(task: dict[str, Any]) -> list[str]:
+    """Like ``task_outputs``, keeping the ``#managed`` marks the content check needs."""
+    plain = set(task.get("targets", [])) - {o.split("#", 1)[0] for o in task.get("outputs", [])}
+    return list(
+        dict.fromkeys([*(t for t in task.get("targets", []) if t in plain), *task.get("outputs", [])])
+    )
 
 
 def to_doit(task: dict[str, Any]) -> dict[str, Any]:
@@ -78,7 +90,7 @@ def to_doit(task: dict[str, Any]) -> dict[str, Any]:
     from idse_orchestrator.engine.outputs import outputs_unchanged, run_recorded
 
     out = {k: v for k, v in task.items() if k not in ("config", "owner", "watch", "outputs")}
-    outputs = task_outputs(task)
+    outputs = output_specs(task)
     uptodate: list[Any] = []
     if "config" in task:
         uptodate.append(config_changed(task["config"]))

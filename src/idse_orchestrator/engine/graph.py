@@ -33,7 +33,7 @@ def graph_model(tasks: list[dict[str, Any]], statuses: dict[str, str] | None = N
         for dep in task.get("file_dep", []):
             nodes.setdefault(dep, {"id": dep, "kind": "file"})
             edges.append({"from": dep, "to": name})
-        for target in task.get("targets", []):
+        for target in [*task.get("targets", []), *(o.split("#", 1)[0] for o in task.get("outputs", []))]:
             nodes.setdefault(target, {"id": target, "kind": "file"})
             edges.append({"from": name, "to": target})
         for dep in task.get("task_dep", []):

@@ -20,6 +20,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 ABSENT = None
+# Outputs shared with people (agent instruction files) are judged by idse's managed block only:
+# a note written above or below it is the user's, and must not make the task rerun.
+MANAGED_SUFFIX = "#managed"
+_BEGIN = b"<!-- idse:begin"
+_END = b"<!-- idse:end"
+
+
+def split_output(spec: str) -> tuple[str, bool]:
+    if spec.endswith(MANAGED_SUFFIX):
+        return spec[: -len(MANAGED_SUFFIX)], True
+    return spec, False
 
 
 def fingerprint(path: str) -> tuple[int, int]:
@@ -31,8 +42,9 @@ def fingerprint(path: str) -> tuple[int, int]:
     return (st.st_mtime_ns, st.st_size)
 
 
-def digest(path: str) -> str | None:
-    """Content digest of a regular file; None when absent; a marker for anything else."""
+def digest(path: str, managed: bool = False) -> str | None:
+    """Content digest of a regular file (of its managed block only, when ``managed``); None when
+    absent; a marker for anything else."""
     try:
         st = os.stat(path)
     except OSError:
@@ -41,17 +53,23 @@ def digest(path: str) -> str | None:
         return f"!mode:{stat_.S_IFMT(st.st_mode):o}"
     try:
         with open(path, "rb") as fh:
-            return hashlib.sha256(fh.read()).hexdigest()[:32]
+            data = fh.read()
     except OSError as exc:
         return f"!error:{exc.errno}"
+    if managed:
+        start = data.find(_BEGIN)
+        end = data.find(_END, start + 1) if start >= 0 else -1
+        data = data[start:end] if 0 <= start < end else b"!unmanaged:" + data
+    return hashlib.sha256(data).hexdigest()[:32]
 
 
 def record(outputs: Sequence[str]) -> dict[str, list[Any]]:
     """What each output is now: [digest, mtime_ns, size]."""
     out: dict[str, list[Any]] = {}
-    for rel in outputs:
+    for spec in outputs:
+        rel, managed = split_output(spec)
         mtime, size = fingerprint(rel)
-        out[rel] = [digest(rel), mtime, size]
+        out[rel] = [digest(rel, managed), mtime, size]
     return out
 
 
@@ -64,17 +82,18 @@ def run_recorded(func: Callable[..., Any], args: Sequence[Any], outputs: Sequenc
 def changed_outputs(values: dict[str, Any] | None, outputs: Sequence[str]) -> list[str]:
     """Reasons the recorded outputs no longer match the files: ``changed_target: x`` and so on."""
     recorded = (values or {}).get("outputs")
-    if not isinstance(recorded, dict) or sorted(recorded) != sorted(outputs):
+    if not isinstance(recorded, dict) or sorted(recorded) != sorted(split_output(o)[0] for o in outputs):
         return ["no_output_record"]
     reasons: list[str] = []
-    for rel in outputs:
+    for spec in outputs:
+        rel, managed = split_output(spec)
         entry = recorded.get(rel)
         if not isinstance(entry, list) or len(entry) != 3:
             reasons.append(f"changed_target: {rel}")
             continue
         if list(fingerprint(rel)) == entry[1:]:
             continue  # same mtime and size: the content check is skipped, as doit does for file_dep
-        now = digest(rel)
+        now = digest(rel, managed)
         if now == entry[0]:
             continue
         reasons.append(f"{'missing_target' if now is ABSENT else 'changed_target'}: {rel}")

@@ -31,7 +31,7 @@ def build_plan(
 
     chosen = resolve_sessions(project, sessions)
     ctx = BuildContext.create(ws, project, chosen)
-    if chosen is not None:
+    if chosen is not None and set(chosen) != set(project.session_ids()):
         ctx = BuildContext(ctx.root, ctx.project, ctx.sessions, ctx.current, partial=True)
     ws.cache_dir.mkdir(parents=True, exist_ok=True)
     with working_directory(ws.root):
@@ -53,7 +53,7 @@ def task_list(
 ) -> list[dict[str, Any]]:
     chosen = resolve_sessions(project, sessions)
     ctx = BuildContext.create(ws, project, chosen)
-    if chosen is not None:
+    if chosen is not None and set(chosen) != set(project.session_ids()):
         ctx = BuildContext(ctx.root, ctx.project, ctx.sessions, ctx.current, partial=True)
     return list(generator(ctx, families)())
 
