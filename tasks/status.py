@@ -16,24 +16,21 @@ TaskDict = dict[str, object]
 
 
 def generate(ctx: BuildContext) -> Iterator[TaskDict]:
-    from .session import BASELINES_RELPATH, session_inputs
-    from .validate import templates
-
     if ctx.partial or ctx.current not in ctx.sessions:
         return
-    files, tpl_config = session_inputs(ctx, ctx.current, templates(ctx))
-    extras = [f"{ctx.session_rel(ctx.current)}/{BASELINES_RELPATH}"]
-    extras += [f"{ctx.project_rel}/{name}" for name in ("CURRENT_SESSION", "agent_registry.json")]
-    files += [f for f in extras if os.path.isfile(f"{ctx.root}/{f}")]
+    sources = [f"{ctx.project_rel}/{name}" for name in ("CURRENT_SESSION", "agent_registry.json")]
     yield {
         "basename": "state",
         "name": None,
         "doc": "session_state.json for the current session",
         "actions": [(write_state_task, [ctx.root, ctx.project, ctx.current])],
         "task_dep": [f"session:{ctx.current}", "registry"],
-        "file_dep": files,
+        "file_dep": [f for f in sources if os.path.isfile(f"{ctx.root}/{f}")],
+        # What it reports comes from these results: it reruns when their content changes.
+        "reads": [ctx.session_result_rel(ctx.current), ctx.project_result_rel()],
         "targets": [f"{ctx.project_rel}/session_state.json"],
-        "config": ctx.config_string(templates=tpl_config, current=ctx.current),
+        "watch": sources,
+        "config": ctx.config_string(current=ctx.current),
     }
 
 

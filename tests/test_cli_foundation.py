@@ -37,7 +37,6 @@ def expected_init_files(project: str) -> set[str]:
         ".idse/config.yaml",
         ".idse/.gitignore",
         f"{base}/CURRENT_SESSION",
-        f"{base}/session_state.json",
         f"{base}/agent_registry.json",
         *(f"{base}/sessions/{BLUEPRINT}/{rel}" for rel in BLUEPRINT_FILES),
     }
@@ -98,7 +97,17 @@ def test_init_creates_exactly_the_workspace_files(cli, tmp_path):
     assert meta["parent"] is None
     assert meta["stack"] == "python"
 
-    state = json.loads((project / "session_state.json").read_text())
+
+def test_init_leaves_session_state_to_the_first_build(cli, tmp_path):
+    # session_state.json is derived; its one writer is a full `idse build`, not init or status.
+    state_path = tmp_path / ".idse/projects/demo/session_state.json"
+    assert cli("init", "demo", "--stack", "python").exit_code == 0
+    assert not state_path.exists()
+    assert cli("status").exit_code == 0
+    assert not state_path.exists()
+    result = cli("build")
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    state = json.loads(state_path.read_text())
     assert state["project"] == "demo"
     assert state["session"] == BLUEPRINT
     assert {name: s["status"] for name, s in state["stages"].items()} == dict.fromkeys(STAGE_NAMES, "pending")
@@ -148,6 +157,8 @@ def test_reinit_refuses_and_changes_nothing(ws, cli, tmp_path, snapshot):
 
 
 def test_init_force_adds_only_missing_files(ws, cli, tmp_path, snapshot):
+    assert cli("build").exit_code == 0  # so that session_state.json exists too (init must not touch it)
+    assert (tmp_path / ".idse/projects/demo/session_state.json").is_file()
     session = tmp_path / ".idse/projects/demo/sessions" / BLUEPRINT
     plan = session / "plans/plan.md"
     original_plan = plan.read_bytes()
@@ -166,11 +177,8 @@ def test_init_force_adds_only_missing_files(ws, cli, tmp_path, snapshot):
     after = snapshot(tmp_path)
     assert spec.read_bytes() == b"# Spec\n\nEdited by hand.\n"
     assert config.read_bytes() == b"version: 1\n# mine\n"
-    # Everything that existed is byte-for-byte unchanged (session_state.json is derived and may refresh).
-    state = ".idse/projects/demo/session_state.json"
-    assert {k: v for k, v in after.items() if k in before and k != state} == {
-        k: v for k, v in before.items() if k != state
-    }
+    # Everything that existed is byte-for-byte unchanged, session_state.json included.
+    assert {k: v for k, v in after.items() if k in before} == before
     assert set(after) - set(before) == {".idse/.gitignore", plan.relative_to(tmp_path).as_posix()}
 
 

@@ -49,6 +49,9 @@ def complete_all(ws, session: str) -> None:
 
 
 def test_create_makes_a_feature_session_that_becomes_current(ws, cli):
+    state_path = ws.projects_dir / "demo/session_state.json"
+    assert cli("build").exit_code == 0
+    state_before = state_path.read_bytes()
     result = cli("session", "create", "checkout")
     assert result.exit_code == 0, result.stderr
     d = session_dir(ws, "checkout")
@@ -67,8 +70,11 @@ def test_create_makes_a_feature_session_that_becomes_current(ws, cli):
     status = json.loads(cli("status", "--json").stdout)
     assert status["session"] == "checkout"
     assert {s["status"] for s in status["stages"].values()} == {"pending"}
-    state = json.loads((ws.projects_dir / "demo/session_state.json").read_text())
-    assert state["session"] == "checkout"
+    # session_state.json is the build's: create and status leave it; the next build follows the switch.
+    assert state_path.read_bytes() == state_before
+    assert json.loads(state_before)["session"] == BLUEPRINT
+    assert cli("build").exit_code == 0
+    assert json.loads(state_path.read_text())["session"] == "checkout"
 
 
 def test_create_an_existing_session_is_refused(ws, cli, tmp_path, snapshot):

@@ -320,7 +320,9 @@ def assert_repaired(ws, cli, expected: bytes) -> None:
 
 
 @pytest.mark.parametrize("content", BAD_STATES.values(), ids=BAD_STATES.keys())
-def test_corrupt_session_state_is_ignored_by_status_and_repaired_by_build(ws, cli, tmp_path, snapshot, content):
+def test_corrupt_session_state_is_ignored_by_status_and_repaired_by_build(
+    ws, cli, tmp_path, snapshot, content
+):
     build(cli)
     expected = state_path(ws).read_bytes()
     state_path(ws).write_bytes(content)
@@ -345,7 +347,9 @@ def test_switch_ignores_a_corrupt_state_and_build_repairs_it(ws, cli, tmp_path, 
     after = snapshot(tmp_path, exclude=(".idse/.cache",))
     current = ".idse/projects/demo/CURRENT_SESSION"
     assert after[current] == f"{BLUEPRINT}\n".encode()
-    assert {k: v for k, v in after.items() if k != current} == {k: v for k, v in before.items() if k != current}
+    assert {k: v for k, v in after.items() if k != current} == {
+        k: v for k, v in before.items() if k != current
+    }
     assert status_json(cli)["session"] == BLUEPRINT
 
     # The build regenerates it for the new current session, as a build from scratch would.

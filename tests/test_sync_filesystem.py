@@ -53,8 +53,13 @@ def test_round_trip_between_two_workspaces(wss: Workspaces) -> None:
     assert wss.read("a", "spec") == "# Spec\n\nWritten in b.\n"
     assert set(wss.states("a").values()) == {"in-sync"}
     assert set(wss.states("b").values()) == {"in-sync"}
-    state = json.loads((wss.path("a") / ".idse/projects/demo/session_state.json").read_text())
-    assert state["last_sync"] is not None and state["project"] == PROJECT
+    # last_sync is kept per clone in the git-ignored .sync/ directory; sync never writes session_state.json.
+    project_dir = wss.path("a") / ".idse/projects" / PROJECT
+    last = json.loads((project_dir / ".sync/last_sync.json").read_text())["last_sync"]
+    assert last.endswith("Z") and last >= report["last_sync"]
+    assert json.loads(wss.run("a", "status", "--json").stdout)["last_sync"] == last
+    assert (project_dir / ".sync/.gitignore").read_text().splitlines()[-1] == "*"
+    assert not (project_dir / "session_state.json").exists()
 
 
 def test_push_uploads_only_what_changed_and_skips_remote_ahead(wss: Workspaces) -> None:
@@ -268,7 +273,11 @@ def test_last_sync_is_shown_by_idse_status_and_kept(wss: Workspaces) -> None:
     pushed = json.loads(wss.run("a", "sync", "push", "--json").stdout)
     status = wss.run("a", "status", "--json")
     assert json.loads(status.stdout)["last_sync"] == pushed["last_sync"]
-    assert wss.run("a", "session", "create", "other").exit_code == 0  # rewrites session_state.json
+    assert wss.run("a", "session", "create", "other").exit_code == 0
+    # A full build writes session_state.json, which no longer carries last_sync, and keeps it.
+    assert wss.run("a", "build").exit_code == 0
+    state = json.loads((wss.path("a") / ".idse/projects" / PROJECT / "session_state.json").read_text())
+    assert state["session"] == "other" and "last_sync" not in state
     assert json.loads(wss.run("a", "status", "--json").stdout)["last_sync"] == pushed["last_sync"]
     # Nothing synced and something left undone (a conflict): last_sync stays as it was.
     wss.write("a", "spec", "# a\n")

@@ -87,16 +87,21 @@ def output_specs(task: dict[str, Any]) -> list[str]:
 def to_doit(task: dict[str, Any]) -> dict[str, Any]:
     """An idse task dict as a doit task dict: the combined config becomes one ``config_changed``, and
     every action records its outputs so that an edited or damaged output makes the task rerun."""
-    from idse_orchestrator.engine.outputs import outputs_unchanged, run_recorded
+    from idse_orchestrator.engine.outputs import outputs_unchanged, reads_unchanged, run_recorded
 
-    out = {k: v for k, v in task.items() if k not in ("config", "owner", "watch", "outputs")}
+    out = {k: v for k, v in task.items() if k not in ("config", "owner", "watch", "outputs", "reads")}
     outputs = output_specs(task)
+    reads = list(task.get("reads", []))
     uptodate: list[Any] = []
     if "config" in task:
         uptodate.append(config_changed(task["config"]))
-    if outputs:
-        out["actions"] = [(run_recorded, [func, list(args), outputs]) for func, args in task["actions"]]
+    if outputs or reads:
+        out["actions"] = [
+            (run_recorded, [func, list(args), outputs, reads]) for func, args in task["actions"]
+        ]
         uptodate.append((outputs_unchanged, [outputs], {}))
+    if reads:
+        uptodate.append((reads_unchanged, [reads], {}))
     if uptodate:
         out["uptodate"] = uptodate
     out.setdefault("verbosity", 0)
@@ -198,7 +203,12 @@ class Recorder:
 
 def explain_reasons(reasons: dict[str, Any], values: dict[str, Any] | None = None) -> list[str]:
     """doit's status reasons as short, stable strings: ``changed_file_dep: path`` and so on."""
-    from idse_orchestrator.engine.outputs import changed_outputs, outputs_unchanged
+    from idse_orchestrator.engine.outputs import (
+        changed_outputs,
+        changed_reads,
+        outputs_unchanged,
+        reads_unchanged,
+    )
 
     out: list[str] = []
     for key in sorted(reasons):
@@ -207,6 +217,8 @@ def explain_reasons(reasons: dict[str, Any], values: dict[str, Any] | None = Non
             for utd, args, _kwargs in value:
                 if utd is outputs_unchanged:
                     out.extend(changed_outputs(values, args[0]))
+                elif utd is reads_unchanged:
+                    out.extend(changed_reads(values, args[0]))
                 else:
                     out.append("config_changed")
         elif key in ("changed_file_dep", "added_file_dep", "removed_file_dep", "missing_target"):
@@ -381,6 +393,7 @@ def plan(
     dicts = list(make_tasks())
     tasks = {t.name: t for t in doit_tasks(dicts)}
     producer = {f: task_name(t) for t in dicts for f in task_outputs(t)}
+    reads_of = {task_name(t): list(t.get("reads", [])) for t in dicts}
     dep = Dependency(StateDB, dep_file, checker_cls=RacyMD5Checker)
     out: dict[str, tuple[str, list[str]]] = {}
     try:
@@ -402,8 +415,9 @@ def plan(
         for name, task in tasks.items():
             if out.get(name, ("", []))[0] != "up-to-date":
                 continue
+            inputs = [*task.file_dep, *reads_of.get(name, [])]
             ups = sorted(
-                {producer[f] for f in task.file_dep if f in producer and out[producer[f]][0] != "up-to-date"}
+                {producer[f] for f in inputs if f in producer and out[producer[f]][0] != "up-to-date"}
             )
             if ups:
                 out[name] = ("maybe", [f"upstream_reruns: {u}" for u in ups])

@@ -73,10 +73,29 @@ def record(outputs: Sequence[str]) -> dict[str, list[Any]]:
     return out
 
 
-def run_recorded(func: Callable[..., Any], args: Sequence[Any], outputs: Sequence[str]) -> dict[str, Any]:
-    """Run one task action, then record its outputs (saved by doit as the task's values)."""
+def run_recorded(
+    func: Callable[..., Any], args: Sequence[Any], outputs: Sequence[str], reads: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Run one task action, then record its outputs (saved by doit as the task's values).
+
+    ``reads`` are files the action reads that another task writes: their digest is taken *before*
+    the action runs, so an edit that lands while it runs makes the task rerun next time."""
+    seen = {rel: digest(rel) for rel in reads}
     func(*args)
-    return {"outputs": record(outputs)}
+    return {"outputs": record(outputs), "reads": seen}
+
+
+def changed_reads(values: dict[str, Any] | None, reads: Sequence[str]) -> list[str]:
+    seen = (values or {}).get("reads")
+    if not isinstance(seen, dict):
+        return ["no_input_record"]
+    return [f"changed_input: {rel}" for rel in reads if seen.get(rel, "?") != digest(rel)]
+
+
+def reads_unchanged(task: Any, values: dict[str, Any], reads: Sequence[str]) -> bool:
+    """doit ``uptodate`` check: False when a file written by another task differs from what this
+    task read (the other task reran and wrote different bytes)."""
+    return not changed_reads(values, reads)
 
 
 def changed_outputs(values: dict[str, Any] | None, outputs: Sequence[str]) -> list[str]:

@@ -30,7 +30,7 @@ def owner_of(task: Task) -> str:
 def task_files(task: Task) -> list[str]:
     from idse_orchestrator.engine.doit_adapter import task_outputs
 
-    return [*task.get("file_dep", []), *task_outputs(task), *task.get("watch", [])]
+    return [*task.get("file_dep", []), *task_outputs(task), *task.get("watch", []), *task.get("reads", [])]
 
 
 @dataclass
