@@ -43,6 +43,7 @@ class BuildMachine(RuleBasedStateMachine):
         self.root = self.base / "repo"
         self.scratch = self.base / "clean"
         self.saved: dict[str, bytes] = {}
+        self.registry_bytes = b""
         self.counter = 0
         init_workspace(self.root)
         self.step("init")
@@ -172,16 +173,16 @@ class BuildMachine(RuleBasedStateMachine):
     @rule(how=st.sampled_from(["break", "overlap", "restore"]))
     def registry(self, how: str) -> None:
         path = self.root / PROJ / "agent_registry.json"
-        if "registry" not in self.saved:
-            self.saved["registry"] = path.read_bytes()
+        if not self.registry_bytes:
+            self.registry_bytes = path.read_bytes()
         if how == "break":
             path.write_text("{ not json", "utf-8")
         elif how == "overlap":
-            data = json.loads(self.saved["registry"])
+            data = json.loads(self.registry_bytes)
             data["agents"][0]["stages"] = sorted({*data["agents"][0]["stages"], "tasks"})
             path.write_text(json.dumps(data), "utf-8")
         else:
-            path.write_bytes(self.saved["registry"])
+            path.write_bytes(self.registry_bytes)
         self.step(f"registry {how}")
 
     # -- derived files and caches -------------------------------------------------------------
@@ -223,8 +224,8 @@ class BuildMachine(RuleBasedStateMachine):
 
 
 BuildMachine.TestCase.settings = settings(
-    max_examples=6,
-    stateful_step_count=8,
+    max_examples=25,
+    stateful_step_count=10,
     deadline=None,
     derandomize=True,
     suppress_health_check=list(HealthCheck),

@@ -33,8 +33,16 @@ def build_plan(
     ctx = BuildContext.create(ws, project, chosen)
     if chosen is not None and set(chosen) != set(project.session_ids()):
         ctx = BuildContext(ctx.root, ctx.project, ctx.sessions, ctx.current, partial=True)
+    from idse_orchestrator.engine.doit_adapter import check_db
+    from idse_orchestrator.engine.graph import task_name
+
     ws.cache_dir.mkdir(parents=True, exist_ok=True)
     with working_directory(ws.root):
+        problem = check_db(dep_file(ctx))
+        if problem is not None:
+            # The build moves a damaged database aside and starts over: everything runs.
+            reason = f"damaged_cache: {dep_file(ctx)} ({problem})"
+            return {task_name(t): ("run", [reason]) for t in generator(ctx, families)()}
         return plan(generator(ctx, families), dep_file(ctx))
 
 
