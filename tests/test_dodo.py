@@ -102,6 +102,5 @@ def test_idse_build_then_doit_is_up_to_date_and_edits_are_seen_by_both(repo, cli
         f"compile:{BLUEPRINT}",
         f"compile:{FEAT}",
         f"session:{FEAT}",  # feat's Agent Profile check merges the blueprint's
-        "state",
     }
     assert build_json(cli)["summary"]["ran"] == 0
