@@ -33,7 +33,6 @@ inputs: [spec]
 outputs: [code]
 tools: [git]
 constraints: [safe]
-success_criteria: [tests pass]
 ```"""
 
 

@@ -198,7 +198,6 @@ def test_a_template_override_reruns_exactly_the_spec_validations(two, cli, tmp_p
     # A new required section: every spec now lacks it, so their session checks and the state follow.
     override.write_text(override.read_text() + "\n## Rollback Plan\n\n[REQUIRES INPUT] How to undo it.\n")
     report = build(cli, codes=(1,))
-    # session_state.json reads the current session's results, which did not change: it stays.
     assert ran(report) == spec_tasks | {f"session:{BLUEPRINT}", f"session:{FEAT}", "state"}
     for name in spec_tasks:
         assert "changed_file_dep: .idse/templates/spec.md" in by_name(report)[name]["reasons"]
