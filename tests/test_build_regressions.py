@@ -123,3 +123,21 @@ def test_an_edit_saved_during_a_build_is_seen_by_the_next_one(tmp_path, monkeypa
     assert second["code"] == 1
     assert any(rule == "IDSE-A003" and "feat-a" in path for rule, _, path, _, _ in second["findings"])
     check_step(root, tmp_path / "clean", "after the racing edit")
+
+
+def test_another_sync_remote_is_pushed_to_by_the_next_build(tmp_path, monkeypatch):
+    """The remote's identity is an input of the sync tasks (the build's fast path included)."""
+    root = tmp_path / "repo"
+    init_workspace(root)
+    monkeypatch.setenv("IDSE_SYNC_BACKEND", "filesystem")
+    first, second = tmp_path / "remote-1", tmp_path / "remote-2"
+    first.mkdir()
+    second.mkdir()
+    monkeypatch.setenv("IDSE_SYNC_URL", str(first))
+    assert run_cli(root, "build", "--sync") == 0
+    assert run_cli(root, "build", "--sync") == 0
+    pushed = sorted(p.relative_to(first).as_posix() for p in first.rglob("*.md"))
+    assert len(pushed) == 14  # two sessions, seven documents each
+    monkeypatch.setenv("IDSE_SYNC_URL", str(second))
+    assert run_cli(root, "build", "--sync") == 0
+    assert sorted(p.relative_to(second).as_posix() for p in second.rglob("*.md")) == pushed
