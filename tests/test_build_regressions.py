@@ -49,7 +49,6 @@ def test_editing_one_session_keeps_every_other_session_watched(tmp_path):
 def test_a_damaged_state_file_never_leaves_a_profile_stale(tmp_path):
     root = three_sessions(tmp_path)
     state = root / PROJ / "session_state.json"
-    good = state.read_bytes()
     state.write_text("{ not json")
     spec_a = doc_path(root, "feat-a", 2)
     spec_a.write_text(spec_a.read_text() + "\nMore.\n")
