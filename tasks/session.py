@@ -20,10 +20,13 @@ BASELINES_RELPATH = "metadata/baselines.json"
 
 
 def has_profile_section(ctx: BuildContext, session: str) -> bool:
+    from idse_orchestrator.errors import BadFile
+    from idse_orchestrator.fsutil import read_text
+
+    # Through the one reader: a FIFO, a device or a symlink out of the repository is never opened.
     try:
-        with open(f"{ctx.root}/{ctx.session_rel(session)}/specs/spec.md", "rb") as fh:
-            return b"## Agent Profile" in fh.read()
-    except OSError:
+        return "## Agent Profile" in read_text(Path(f"{ctx.root}/{ctx.session_rel(session)}/specs/spec.md"))
+    except BadFile:
         return False
 
 
@@ -122,12 +125,9 @@ def staleness(
 
 def read_baselines(path: Path) -> dict[str, Any]:
     """The previous baselines; a damaged or foreign file counts as none (it is ours and is rewritten)."""
-    import json
+    from idse_orchestrator.fsutil import read_derived_json
 
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return {}
+    data = read_derived_json(path)
     stages = data.get("stages") if isinstance(data, dict) else None
     if not isinstance(stages, dict):
         return {}

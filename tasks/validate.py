@@ -15,9 +15,13 @@ TaskDict = dict[str, object]
 def template_input(ctx: BuildContext, stage: Stage) -> tuple[list[str], str]:
     """The template a stage is rendered from: a file_dep when it lives in the repo (an override),
     otherwise (the shipped one, outside the repo) its content hash goes into the task's config."""
+    from idse_orchestrator.errors import BadFile
     from idse_orchestrator.templating import template_path
 
-    path = template_path(f"pipeline/{stage.template}", ctx.workspace)
+    try:
+        path = template_path(f"pipeline/{stage.template}", ctx.workspace)
+    except BadFile as exc:
+        return [], f"refused:{exc}"  # an override that escapes the repository: reported, never read
     try:
         rel = path.resolve().relative_to(Path(ctx.root).resolve()).as_posix()
     except ValueError:

@@ -32,11 +32,53 @@ def _umask() -> int:
 _UMASK = _umask()
 
 
+def repository_root(path: Path) -> Path | None:
+    """The nearest folder above ``path`` (taken literally, symlinks not resolved) that holds `.idse/`."""
+    absolute = Path(os.path.abspath(path))
+    for candidate in absolute.parents:
+        if os.path.isdir(candidate / ".idse"):
+            return candidate
+    return None
+
+
+def confined(path: Path) -> Path:
+    """``path`` with its symlinks resolved, provided it stays inside its repository.
+
+    The one symlink policy for every file idse reads or writes in a workspace: a symlink (at the
+    last component or any folder above it) is followed only when its target stays inside the
+    repository that contains `.idse/`; otherwise the path is refused with ``BadFile`` and never read
+    or written. Files outside any repository (idse's own templates) are not confined.
+    """
+    root = repository_root(path)
+    if root is None:
+        return path
+    real = Path(os.path.realpath(path))
+    real_root = Path(os.path.realpath(root))
+    if real != real_root and real_root not in real.parents:
+        raise BadFile(path, "is a symlink to a location outside the repository; idse does not follow it")
+    return real
+
+
+def ensure_cache_dir(path: Path) -> bool:
+    """Create the cache folder; something else in its place (a file, a dangling link) is derived
+    junk and is moved aside. Returns True when something had to be moved."""
+    if path.is_dir():
+        return False
+    moved = False
+    if path.exists() or path.is_symlink():
+        os.replace(path, path.with_name(path.name + ".corrupt"))
+        moved = True
+    path.mkdir(parents=True, exist_ok=True)
+    return moved
+
+
 def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Write ``data`` to ``path`` so readers see the old or the new file, never a torn one.
 
     ``durable=False`` skips the fsync: for derived files (the build cache) that are rebuilt anyway.
+    A symlink is written through only when it stays inside the repository (see ``confined``).
     """
+    path = confined(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -64,9 +106,13 @@ def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
 
 def write_if_changed(path: Path, text: str) -> bool:
     """Atomically write ``text`` unless the file already holds exactly it. Returns True if written."""
+    import stat as stat_
+
     data = text.encode("utf-8")
     try:
-        if path.read_bytes() == data:
+        st = path.stat()
+        # Only a regular file of the same size is compared: a FIFO or device would block or stream.
+        if stat_.S_ISREG(st.st_mode) and st.st_size == len(data) and path.read_bytes() == data:
             return False
     except OSError:
         pass
@@ -84,13 +130,14 @@ def read_text(path: Path, *, limit: int = MAX_DOCUMENT_BYTES) -> str:
     import stat as stat_
 
     try:
-        mode = path.stat().st_mode
+        real = confined(path)
+        mode = real.stat().st_mode
         if stat_.S_ISDIR(mode):
             raise BadFile(path, "is a directory, expected a file")
         if not stat_.S_ISREG(mode):
             # A FIFO or device would block or stream forever.
             raise BadFile(path, "is not a regular file")
-        with path.open("rb") as fh:
+        with real.open("rb") as fh:
             data = fh.read(limit + 1)
     except FileNotFoundError:
         raise BadFile(path, "does not exist") from None
@@ -101,7 +148,7 @@ def read_text(path: Path, *, limit: int = MAX_DOCUMENT_BYTES) -> str:
     except OSError as exc:
         raise BadFile(path, f"cannot be read ({exc.strerror or exc})") from None
     if len(data) > limit:
-        raise BadFile(path, f"is larger than {limit // (1024 * 1024)} MB")
+        raise BadFile(path, f"is larger than {human_size(limit)}")
     if b"\x00" in data:
         raise BadFile(path, "is a binary file, expected UTF-8 text")
     try:
@@ -111,12 +158,38 @@ def read_text(path: Path, *, limit: int = MAX_DOCUMENT_BYTES) -> str:
         raise BadFile(path, f"is not valid UTF-8 (line {line})") from None
 
 
+def human_size(n: int) -> str:
+    for unit, size in (("MB", 1024 * 1024), ("KB", 1024)):
+        if n >= size and n % size == 0:
+            return f"{n // size} {unit}"
+    return f"{n} bytes"
+
+
+def loads_json(text: str) -> Any:
+    """``json.loads`` that refuses absurd nesting (which would exhaust the stack) as a ValueError."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("is nested too deeply") from None
+
+
 def read_json(path: Path) -> Any:
     text = read_text(path)
     try:
-        return json.loads(text)
+        return loads_json(text)
     except json.JSONDecodeError as exc:
         raise BadFile(path, f"invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    except ValueError as exc:
+        raise BadFile(path, str(exc)) from None
+
+
+def read_derived_json(path: Path, limit: int = 64 * 1024 * 1024) -> Any:
+    """A file idse wrote itself (cache, results), or None when absent, damaged, foreign or not a
+    regular file: derived data is rebuilt rather than trusted, and never blocks on a FIFO."""
+    try:
+        return loads_json(read_text(path, limit=limit))
+    except (BadFile, ValueError):
+        return None
 
 
 def pydantic_problem(exc: Exception) -> str:
@@ -152,12 +225,17 @@ def file_lock(path: Path, *, timeout: float = 60.0, what: str = "workspace") -> 
     import fcntl
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    if path.is_dir() and not path.is_symlink():
+        # Not a lock file anyone could hold: a damaged workspace. Move it aside and carry on.
+        os.replace(path, path.with_name(path.name + ".corrupt"))
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                # A POSIX record lock belongs to this process alone: build workers forked from it do
+                # not inherit it, so when this process dies (even by SIGKILL) the lock is free.
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
@@ -170,6 +248,6 @@ def file_lock(path: Path, *, timeout: float = 60.0, what: str = "workspace") -> 
         try:
             yield
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            fcntl.lockf(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)

@@ -29,8 +29,11 @@ def package_templates_dir() -> Path:
 def template_path(name: str, ws: Workspace | None = None) -> Path:
     """Resolve ``folder/name`` to the file that will be rendered, honouring repo overrides."""
     if ws is not None:
+        from idse_orchestrator.fsutil import confined
+
         for candidate in (ws.templates_dir / name, ws.templates_dir / Path(name).name):
-            if candidate.is_file():
+            if candidate.is_file() or candidate.is_symlink():
+                confined(candidate)  # an override that points outside the repository is refused
                 return candidate
     path = package_templates_dir() / name
     if not path.is_file():

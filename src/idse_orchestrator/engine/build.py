@@ -211,7 +211,10 @@ def build(
     chosen = resolve_sessions(project, sessions)
     selected = tuple(chosen) if chosen else tuple(project.session_ids())
     current = project.current_session()
-    ws.cache_dir.mkdir(parents=True, exist_ok=True)
+    from idse_orchestrator.fsutil import ensure_cache_dir
+
+    if ensure_cache_dir(ws.cache_dir):
+        warn(f"{ws.rel(ws.cache_dir)} was not a folder; moved aside, rebuilding the cache")
     with file_lock(lock_path(ws, project), what="build"):
         partial = chosen is not None and set(chosen) != set(project.session_ids())
         base = BuildContext(str(ws.root), project.name, selected, current, partial=partial)

@@ -300,6 +300,31 @@ class IdseDoit(DoitMain):  # type: ignore[misc]
         return cmds
 
 
+_FORK_HOOK = False
+
+
+def _die_with_parent() -> None:
+    """In a forked build worker: be killed when the build process dies, whatever kills it, so no
+    orphan keeps working on (or holding open) the workspace."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return  # not Linux: workers still end when their task queue closes
+    if os.getppid() == 1:
+        os._exit(1)  # the parent died before the hook ran
+
+
+def _workers_die_with_parent() -> None:
+    global _FORK_HOOK
+    if not _FORK_HOOK and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_die_with_parent)
+        _FORK_HOOK = True
+
+
 @dataclass
 class RunResult:
     code: int
@@ -324,6 +349,7 @@ def run_tasks(
     out = io.StringIO()
     args = ["run"]
     if jobs > 1:
+        _workers_die_with_parent()
         args += ["-n", str(jobs), "-P", "process"]
     if force:
         args.append("--always-execute")
@@ -364,7 +390,10 @@ def check_db(dep_file: str) -> str | None:
         conn = sqlite3.connect(dep_file)
         try:
             row = conn.execute("pragma quick_check").fetchone()
-            conn.execute("select count(*) from sqlite_master").fetchone()
+            tables = {r[0] for r in conn.execute("select name from sqlite_master where type='table'")}
+            if "doit" in tables:
+                # doit's own schema: another one (an old or foreign file) would fail mid-build.
+                conn.execute("select task_id, task_data from doit limit 1").fetchall()
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:

@@ -59,6 +59,9 @@ class BuildIndex:
                     self.conn.execute("drop table owners")
                     self.conn.execute("delete from meta")
                 self.__init_tables()
+            # A foreign or damaged schema fails here (and the file is moved aside), not mid-build.
+            self.conn.execute("select owner, families, tasks, findings from owners limit 1").fetchall()
+            self.conn.execute("select path, owner, mtime_ns, size from files limit 1").fetchall()
         except sqlite3.DatabaseError:
             self.conn.close()
             raise

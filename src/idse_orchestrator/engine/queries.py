@@ -35,8 +35,9 @@ def build_plan(
         ctx = BuildContext(ctx.root, ctx.project, ctx.sessions, ctx.current, partial=True)
     from idse_orchestrator.engine.doit_adapter import check_db
     from idse_orchestrator.engine.graph import task_name
+    from idse_orchestrator.fsutil import ensure_cache_dir
 
-    ws.cache_dir.mkdir(parents=True, exist_ok=True)
+    ensure_cache_dir(ws.cache_dir)
     with working_directory(ws.root):
         problem = check_db(dep_file(ctx))
         if problem is not None:

@@ -19,10 +19,9 @@ def write_result(path: Path, data: dict[str, Any]) -> None:
 
 def read_result(path: Path) -> dict[str, Any] | None:
     """The result, or None when absent or unusable (a damaged cache entry is simply rebuilt)."""
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
+    from idse_orchestrator.fsutil import read_derived_json
+
+    data = read_derived_json(path)
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         return None
     return data

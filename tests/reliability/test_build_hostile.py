@@ -1,0 +1,178 @@
+"""Hostile conditions for the build path, run as real processes: FIFOs and devices where documents
+should be, symlinks out of the repository, absurdly nested JSON, damaged caches, `kill -9` of a
+parallel build. Each must end in a finding or a one-line error, never a hang or an internal error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+PROJ = ".idse/projects/demo"
+BP = f"{PROJ}/sessions/__blueprint__"
+
+
+def idse(root: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    code = "import sys; from idse_orchestrator.cli import run; sys.exit(run(sys.argv[1:]))"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def no_internal_error(result: subprocess.CompletedProcess[str]) -> None:
+    assert "internal error" not in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode in (0, 1, 2), result
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    assert idse(tmp_path, "init", "demo").returncode == 0
+    return tmp_path
+
+
+def test_a_fifo_spec_is_a_finding_not_a_hang(repo):
+    spec = repo / BP / "specs/spec.md"
+    spec.unlink()
+    os.mkfifo(spec)
+    result = idse(repo, "build", timeout=60)
+    no_internal_error(result)
+    assert result.returncode == 1
+    assert "IDSE-A002" in result.stdout
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_a_spec_linked_to_a_device_is_never_read(repo, device):
+    spec = repo / BP / "specs/spec.md"
+    spec.unlink()
+    spec.symlink_to(device)
+    result = idse(repo, "build", timeout=60)
+    no_internal_error(result)
+    assert result.returncode == 1
+    assert "IDSE-A002" in result.stdout
+
+
+def test_a_document_linked_outside_the_repository_is_never_read(repo, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside") / "secret.md"
+    outside.write_text("# Plan\n\nTOP-SECRET-PLAN\n")
+    plan = repo / BP / "plans/plan.md"
+    plan.unlink()
+    plan.symlink_to(outside)
+    result = idse(repo, "build")
+    no_internal_error(result)
+    assert result.returncode == 1
+    assert "outside the repository" in result.stdout
+    assert idse(repo, "spawn", "feat").returncode == 0
+    for path in repo.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            assert b"TOP-SECRET-PLAN" not in path.read_bytes(), path
+
+
+def test_a_document_linked_inside_the_repository_is_followed(repo):
+    real = repo / "docs/plan.md"
+    real.parent.mkdir()
+    plan = repo / BP / "plans/plan.md"
+    real.write_bytes(plan.read_bytes())
+    plan.unlink()
+    plan.symlink_to(real)
+    result = idse(repo, "validate", "--format", "json")
+    no_internal_error(result)
+    assert "IDSE-A002" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    "rel", [f"{PROJ}/agent_registry.json", f"{BP}/metadata/session.json", f"{PROJ}/session_state.json"]
+)
+def test_absurdly_nested_json_is_bad_input_not_a_crash(repo, rel):
+    (repo / rel).write_text("[" * 100_000)
+    for args in (("build",), ("status",), ("validate",), ("sessions",)):
+        result = idse(repo, *args)
+        no_internal_error(result)
+
+
+def test_damaged_cache_contents_are_moved_aside_and_rebuilt(repo):
+    assert idse(repo, "build").returncode == 0
+    cache = repo / ".idse/.cache"
+    result_file = cache / "results/demo/__blueprint__/spec.json"
+    result_file.write_text(json.dumps({"schema": 1, "findings": "not a list", "status": 7}))
+    conn = sqlite3.connect(cache / "demo.index.sqlite")
+    conn.executescript("drop table owners; create table owners (x int);")
+    conn.close()
+    conn = sqlite3.connect(cache / "demo.doit.sqlite")
+    conn.executescript("drop table doit; create table doit (nonsense int);")
+    conn.close()
+    first = idse(repo, "build")
+    no_internal_error(first)
+    assert first.returncode == 0, first.stderr
+    again = idse(repo, "build")
+    assert again.returncode == 0 and "up to date" in again.stdout
+
+
+def test_a_lock_path_that_is_a_directory_and_a_cache_that_is_a_file(repo):
+    cache = repo / ".idse/.cache"
+    assert idse(repo, "build").returncode == 0
+    lock = cache / "demo.lock"
+    lock.unlink(missing_ok=True)
+    lock.mkdir()
+    result = idse(repo, "build")
+    no_internal_error(result)
+    assert result.returncode == 0, result.stderr
+    import shutil
+
+    shutil.rmtree(cache)
+    cache.write_text("not a folder")
+    result = idse(repo, "build")
+    no_internal_error(result)
+    assert result.returncode == 0, result.stderr
+    assert idse(repo, "status").returncode == 0
+
+
+def children_of(pid: int) -> set[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return {int(x) for x in out.split()}
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_kill_9_of_a_parallel_build_frees_the_lock_and_its_workers(repo):
+    for i in range(8):
+        assert idse(repo, "session", "create", f"f{i}").returncode == 0
+    code = "import sys; from idse_orchestrator.cli import run; sys.exit(run(['build', '-j', '2', '--force']))"
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=repo)
+    workers: set[int] = set()
+    deadline = time.monotonic() + 20
+    while not workers and time.monotonic() < deadline and proc.poll() is None:
+        workers = children_of(proc.pid)
+        time.sleep(0.05)
+    if not workers:
+        pytest.skip("the build finished before its workers could be observed")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while any(alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(w) for w in workers), "build workers outlived the killed build"
+    started = time.monotonic()
+    result = idse(repo, "build", timeout=50)
+    no_internal_error(result)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 30, "the next build waited for a dead process's lock"
