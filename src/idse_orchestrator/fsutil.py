@@ -80,13 +80,53 @@ def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None
     """
     path = confined(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=_temp_dir(path))
     try:
         # mkstemp creates 0600; keep an existing file's mode, else what a plain open() would give.
         try:
             mode = path.stat().st_mode & 0o7777
         except OSError:
             mode = 0o666 & ~_UMASK
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            # The cache is on another filesystem: write beside the file after all.
+            os.unlink(tmp)
+            tmp = ""
+            _write_beside(path, data, mode, durable)
+    except BaseException:
+        if tmp:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
+
+
+def _temp_dir(path: Path) -> Path:
+    """Where the temporary file of a write goes: the repository's git-ignored cache folder, so a
+    write interrupted by a crash leaves nothing that `git add -A` would stage in a session folder."""
+    root = repository_root(path)
+    if root is None:
+        return path.parent
+    tmp = Path(os.path.realpath(root)) / ".idse" / ".cache" / "tmp"
+    try:
+        ensure_cache_dir(tmp.parent)
+        tmp.mkdir(exist_ok=True)
+    except OSError:
+        return path.parent
+    return tmp
+
+
+def _write_beside(path: Path, data: bytes, mode: int, durable: bool) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

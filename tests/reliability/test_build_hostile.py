@@ -176,3 +176,35 @@ def test_kill_9_of_a_parallel_build_frees_the_lock_and_its_workers(repo):
     no_internal_error(result)
     assert result.returncode == 0, result.stderr
     assert time.monotonic() - started < 30, "the next build waited for a dead process's lock"
+
+
+def test_an_interrupted_write_leaves_no_temporary_file_in_the_workspace(repo, monkeypatch):
+    """A write killed between creating its temporary file and renaming it leaves nothing that
+    `git add -A` would stage: temporary files live in the git-ignored cache folder."""
+    from idse_orchestrator import fsutil
+
+    target = repo / BP / "plans/plan.md"
+
+    def crash(src, dst):  # the process dies right before the rename
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fsutil.os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        fsutil.atomic_write_text(target, "new text\n")
+    monkeypatch.undo()
+    leftovers = [p for p in repo.rglob("*.tmp") if ".cache" not in p.parts]
+    assert leftovers == []
+    assert target.read_text() != "new text\n"
+
+
+def test_a_failed_task_names_the_problem_not_a_python_class(repo, tmp_path_factory):
+    missing = tmp_path_factory.mktemp("r") / "not-there"
+    env = {**os.environ, "IDSE_SYNC_BACKEND": "filesystem", "IDSE_SYNC_URL": str(missing)}
+    code = "import sys; from idse_orchestrator.cli import run; sys.exit(run(sys.argv[1:]))"
+    result = subprocess.run(
+        [sys.executable, "-c", code, "build", "--sync"], cwd=repo, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    failed = [ln for ln in result.stderr.splitlines() if ln.startswith("FAILED sync:")]
+    assert failed and all("does not exist" in ln for ln in failed)
+    assert "idse_orchestrator." not in result.stderr and "Error:" not in result.stderr

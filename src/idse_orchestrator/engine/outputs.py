@@ -75,13 +75,21 @@ def record(outputs: Sequence[str]) -> dict[str, list[Any]]:
 
 def run_recorded(
     func: Callable[..., Any], args: Sequence[Any], outputs: Sequence[str], reads: Sequence[str] = ()
-) -> dict[str, Any]:
+) -> Any:
     """Run one task action, then record its outputs (saved by doit as the task's values).
 
     ``reads`` are files the action reads that another task writes: their digest is taken *before*
     the action runs, so an edit that lands while it runs makes the task rerun next time."""
+    from idse_orchestrator.errors import IdseError
+
     seen = {rel: digest(rel) for rel in reads}
-    func(*args)
+    try:
+        func(*args)
+    except IdseError as exc:
+        from doit.exceptions import TaskFailed
+
+        # A clear one-line reason, not a Python class path and a traceback.
+        return TaskFailed(exc.message)
     return {"outputs": record(outputs), "reads": seen}
 
 
