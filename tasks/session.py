@@ -164,11 +164,12 @@ def check_session_task(root: str, project: str, session: str, target: str) -> No
     ws = Workspace(Path(root))
     proj = Project(ws, project)
     ctx = BuildContext(root, project, (session,), session)
+    results_dir = (Path(root) / target).parent  # beside this task's own result, wherever the cache is
     statuses: dict[str, Any] = {}
     shas: dict[str, str | None] = {}
     doc_findings: list[dict[str, Any]] = []
     for stage in STAGE_NAMES:
-        result = read_result(Path(root) / ctx.result_rel(session, stage))
+        result = read_result(results_dir / f"{stage}.json")
         if result is None:
             # Its validation ran just before this task (task_dep): only a concurrent writer gets here.
             raise RuntimeError(f"the result of validate:{session}/{stage} vanished during the build")
@@ -193,7 +194,14 @@ def check_session_task(root: str, project: str, session: str, target: str) -> No
     )
     baselines = {"stages": {k: v for k, v in records.items() if v.get("baseline") is not None}}
     if baselines["stages"] or baselines_path.exists():
-        write_if_changed(baselines_path, dump_json(baselines))
+        import errno
+
+        try:
+            write_if_changed(baselines_path, dump_json(baselines))
+        except OSError as exc:
+            if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise
+            # A read-only workspace: validate and status still report, and nothing is saved.
     write_result(
         Path(root) / target,
         {

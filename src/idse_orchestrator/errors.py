@@ -57,6 +57,10 @@ class BadFile(IdseError):
         self.path = str(path)
 
 
+class ReadOnly(IdseError):
+    """The workspace (or the file a command must write) cannot be written."""
+
+
 class Refused(IdseError):
     """A state change that the pipeline rules do not allow."""
 

@@ -105,6 +105,20 @@ def run(args: list[str]) -> int:
         # Output piped into `head` and friends: not an error worth reporting.
         sys.stderr.close()
         return 1
+    except OSError as exc:
+        import errno
+
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            where = f" ({exc.filename})" if exc.filename else ""
+            _err(f"the workspace is read-only: cannot write{where}; read commands still work")
+            return 2
+        if exc.errno == errno.ENOSPC:
+            _err(f"no space left on the device{f' ({exc.filename})' if exc.filename else ''}")
+            return 2
+        if os.environ.get("IDSE_DEBUG"):
+            raise
+        _err(f"internal error: {type(exc).__name__}: {exc} (set IDSE_DEBUG=1 for the traceback)")
+        return 1
     except Exception as exc:
         if os.environ.get("IDSE_DEBUG"):
             raise

@@ -14,7 +14,7 @@ import hashlib
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ class BuildReport:
     sessions: tuple[str, ...]
     warnings: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    cache: str = ""  # the cache folder the results are in ("" = the workspace's own)
 
     @property
     def summary(self) -> dict[str, int]:
@@ -211,13 +212,11 @@ def build(
     chosen = resolve_sessions(project, sessions)
     selected = tuple(chosen) if chosen else tuple(project.session_ids())
     current = project.current_session()
-    from idse_orchestrator.fsutil import ensure_cache_dir
-
-    if ensure_cache_dir(ws.cache_dir):
-        warn(f"{ws.rel(ws.cache_dir)} was not a folder; moved aside, rebuilding the cache")
-    with file_lock(lock_path(ws, project), what="build"):
+    cache = _cache_folder(ws, families, warn)
+    lock = Path(cache) / f"{project.name}.lock" if cache else lock_path(ws, project)
+    with file_lock(lock, what="build"):
         partial = chosen is not None and set(chosen) != set(project.session_ids())
-        base = BuildContext(str(ws.root), project.name, selected, current, partial=partial)
+        base = BuildContext(str(ws.root), project.name, selected, current, partial=partial, cache=cache)
         with working_directory(ws.root):
             index = open_index(ws, index_file(base), warn)
             try:
@@ -228,6 +227,43 @@ def build(
                 return _build(ws, base, index, families, jobs, force, progress, warn, want_reasons)
             finally:
                 index.close()
+
+
+_READ_ONLY_CACHES: list[str] = []
+
+
+def _cache_folder(ws: Workspace, families: tuple[str, ...], warn: Callable[[str], None]) -> str:
+    """ "" for the workspace's own cache; a temporary folder when the workspace cannot be written
+    and only reading families were asked for (validate, status): they then work read-only."""
+    import errno
+
+    from idse_orchestrator.errors import ReadOnly
+    from idse_orchestrator.fsutil import ensure_cache_dir
+
+    try:
+        if ensure_cache_dir(ws.cache_dir):
+            warn(f"{ws.rel(ws.cache_dir)} was not a folder; moved aside, rebuilding the cache")
+        probe = ws.cache_dir / ".write-probe"
+        probe.touch()
+        probe.unlink()
+        return ""
+    except OSError as exc:
+        if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+    if not set(families) <= set(VALIDATION_FAMILIES):
+        raise ReadOnly(
+            f"the workspace is read-only ({ws.rel(ws.cache_dir)} cannot be written): 'idse build' writes "
+            "derived files; 'idse validate' and 'idse status' work read-only"
+        )
+    import atexit
+    import tempfile
+
+    if not _READ_ONLY_CACHES:
+        folder = tempfile.mkdtemp(prefix="idse-read-only-")
+        _READ_ONLY_CACHES.append(folder)
+        atexit.register(shutil.rmtree, folder, True)
+        warn("the workspace is read-only: results are computed in a temporary folder and not kept")
+    return _READ_ONLY_CACHES[0]
 
 
 def _owner_families(base: BuildContext, families: tuple[str, ...], owner: str) -> tuple[str, ...]:
@@ -259,7 +295,7 @@ def _build(
     tasks: list[dict[str, Any]] = []
     complete_rows: dict[str, OwnerRow] = {}
     if todo or PROJECT_OWNER not in trusted:
-        ctx = BuildContext(base.root, base.project, (), base.current, selected=base.sessions)
+        ctx = replace(base, sessions=(), selected=base.sessions)
         ctx.ruleset_digest  # noqa: B018 - a malformed rule override is one clear error, before doit runs
         if recover_cache(ws, ctx, warn):
             index.reset()
@@ -268,13 +304,8 @@ def _build(
         if "state" in families and not base.partial and base.current in set(base.sessions) - set(todo):
             todo.append(base.current)
             trusted.pop(base.current, None)
-        run_ctx = BuildContext(
-            base.root,
-            base.project,
-            tuple(s for s in base.sessions if s in set(todo)),
-            base.current,
-            selected=base.sessions,
-            partial=base.partial,
+        run_ctx = replace(
+            base, sessions=tuple(s for s in base.sessions if s in set(todo)), selected=base.sessions
         )
         complete_rows, outcomes, tasks = _run(
             ws, run_ctx, index, key, families, jobs, force, progress, warn, want_reasons
@@ -389,7 +420,7 @@ def _report(
         findings = []
     findings = sorted(set(findings), key=Finding.sort_key)
     failed = [t["name"] for t in report_tasks if t["status"] == "failed"]
-    return BuildReport(report_tasks, findings, base.sessions, failed=failed)
+    return BuildReport(report_tasks, findings, base.sessions, failed=failed, cache=base.cache)
 
 
 def _partial_findings(

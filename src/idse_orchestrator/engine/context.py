@@ -27,6 +27,7 @@ class BuildContext:
     current: str
     selected: tuple[str, ...] = ()  # sessions the build is about (defaults to ``sessions``)
     partial: bool = False  # the build names some sessions: project-wide derived files are left alone
+    cache: str = ""  # the cache folder; empty: `.idse/.cache` (a temporary one for a read-only workspace)
 
     @property
     def scope(self) -> tuple[str, ...]:
@@ -48,7 +49,7 @@ class BuildContext:
 
     @property
     def cache_rel(self) -> str:
-        return f"{IDSE_DIR}/{CACHE_DIR}"
+        return self.cache or f"{IDSE_DIR}/{CACHE_DIR}"
 
     @property
     def project_rel(self) -> str:

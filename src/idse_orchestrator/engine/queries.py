@@ -76,8 +76,8 @@ def explain_task(ws: Workspace, project: Project, name: str) -> tuple[str, list[
     return entry
 
 
-def session_results(ws: Workspace, project: Project, session: str) -> dict[str, Any]:
-    ctx = BuildContext(str(ws.root), project.name, (session,), session)
+def session_results(ws: Workspace, project: Project, session: str, cache: str = "") -> dict[str, Any]:
+    ctx = BuildContext(str(ws.root), project.name, (session,), session, cache=cache)
     data = read_result(ctx.abs(ctx.session_result_rel(session)))
     if data is None:
         raise NotFound(f"no build results for session {session!r}; run 'idse build'")
@@ -98,8 +98,8 @@ def session_report(ws: Workspace, project: Project, session: str | None = None) 
         from idse_orchestrator.errors import Failed
 
         raise Failed(f"status tasks failed: {', '.join(report.failed)}")
-    results = dict(session_results(ws, project, sid))
-    ctx = BuildContext(str(ws.root), project.name, (sid,), sid)
+    results = dict(session_results(ws, project, sid, report.cache))
+    ctx = BuildContext(str(ws.root), project.name, (sid,), sid, cache=report.cache)
     results["findings"] = list(results.get("findings", [])) + list(
         (read_result(ctx.abs(ctx.project_result_rel())) or {}).get("findings", [])
     )
