@@ -5,14 +5,20 @@ Every function takes a ``Workspace`` (or ``Project``) and returns plain data; th
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from idse_orchestrator import ids
-from idse_orchestrator.errors import AlreadyExists, NotFound, Refused
+from idse_orchestrator.errors import AlreadyExists, IdseError, NotFound, Refused
 from idse_orchestrator.fsutil import atomic_write_text, dump_json, load_model, read_text, save_model
 from idse_orchestrator.models import SESSION_STATUSES, SessionMetadata, SessionState, default_registry
-from idse_orchestrator.stages import BLUEPRINT, STAGES, Stage
+from idse_orchestrator.stages import BLUEPRINT, METADATA_RELPATH, STAGES, Stage
 from idse_orchestrator.templating import render, sha256_text
 from idse_orchestrator.workspace import CACHE_DIR, Project, Workspace
 
@@ -28,10 +34,19 @@ version: 1
 # agent_files: [CLAUDE.md, AGENTS.md, .github/copilot-instructions.md, .cursor/rules/idse.mdc, GEMINI.md]
 """
 
+# A session being built by `session create`/`spawn`/`init` lives in a folder with this prefix in the
+# sessions directory until it is renamed into place. A dot name can never be a session id, so every
+# command ignores such a folder; one left by a killed run is removed by the next create.
+STAGING_PREFIX = ".creating-"
+
 GITIGNORE = f"""\
 # Derived state: safe to delete, rebuilt by `idse build`.
 {CACHE_DIR}/
-*.lock
+# Lock files idse holds while it syncs (a session may be named *.lock: only these are ignored).
+/projects/*/.sync.lock
+/projects/*/.store.lock
+# A session that a killed `idse session create` or `idse spawn` left half-written.
+/projects/*/sessions/{STAGING_PREFIX}*/
 # Compiled agent profiles (idse compile agent-spec); remove this line to commit them.
 projects/*/build/
 """
@@ -54,20 +69,134 @@ def _write_new(path: Path, text: str, created: list[str], ws: Workspace) -> None
     created.append(ws.rel(path))
 
 
-def _write_session(
+def _metadata_text(meta: SessionMetadata) -> str:
+    return dump_json(meta.model_dump(mode="json", exclude_none=False))
+
+
+def _fill_session(
     ws: Workspace, project: Project, meta: SessionMetadata, seeded: dict[str, str], created: list[str]
 ) -> None:
-    """Write the documents of a session that are missing (never overwriting), then its metadata.
-
-    Every document is rendered before anything is written, so a template error leaves nothing behind.
-    """
+    """Add the documents of an existing session folder that are missing (never overwriting), then its
+    metadata. Every document is rendered before anything is written."""
     texts = render_session(ws, meta, seeded)
     for stage in STAGES:
         _write_new(project.document_path(meta.id, stage), texts[stage.name], created, ws)
-    meta_path = project.metadata_path(meta.id)
-    if not meta_path.exists():
-        atomic_write_text(meta_path, dump_json(meta.model_dump(mode="json", exclude_none=False)))
-        created.append(ws.rel(meta_path))
+    _write_new(project.metadata_path(meta.id), _metadata_text(meta), created, ws)
+
+
+def _write_session(
+    ws: Workspace, project: Project, meta: SessionMetadata, seeded: dict[str, str], created: list[str]
+) -> None:
+    """Create a new session whole or not at all.
+
+    Every document is rendered first, so a template error leaves nothing behind. The folder is then
+    built under a staging name (see ``STAGING_PREFIX``) and renamed into place in one step: a full
+    disk or a ``kill -9`` leaves no session, only a staging folder that commands ignore.
+    """
+    texts = render_session(ws, meta, seeded)
+    final = project.session_path(meta.id)
+    with _staging(project, meta.id) as folder:
+        try:
+            for stage in STAGES:
+                atomic_write_text(folder / stage.relpath, texts[stage.name])
+            atomic_write_text(folder / METADATA_RELPATH, _metadata_text(meta))
+            if final.exists() or final.is_symlink():
+                raise AlreadyExists(f"session {meta.id!r} already exists in project {project.name!r}")
+            os.rename(folder, final)
+        except OSError as exc:
+            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                raise AlreadyExists(
+                    f"session {meta.id!r} already exists in project {project.name!r}"
+                ) from None
+            reason = exc.strerror or str(exc)
+            raise IdseError(
+                f"cannot create session {meta.id!r} in {ws.rel(project.sessions_dir)}: {reason}; "
+                "nothing was created"
+            ) from None
+    _sync_directory(project.sessions_dir)
+    created.extend(ws.rel(final / stage.relpath) for stage in STAGES)
+    created.append(ws.rel(final / METADATA_RELPATH))
+
+
+def _sync_directory(path: Path) -> None:
+    """Make a rename in ``path`` durable (best effort: not every filesystem can fsync a folder)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _open_locked(path: Path, *, wait: bool) -> int | None:
+    """An fd of folder ``path`` holding an exclusive flock on it, or None if another process holds it
+    (``wait=False``) or the folder cannot be opened. The lock dies with its process, even on SIGKILL."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def clean_staging(project: Project) -> list[str]:
+    """Remove the staging folders of creates that were killed; those still being written (their
+    creator holds a lock on them) are left alone. Returns the names removed."""
+    try:
+        entries = sorted(project.sessions_dir.iterdir())
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        if not entry.name.startswith(STAGING_PREFIX) or entry.is_symlink() or not entry.is_dir():
+            continue
+        fd = _open_locked(entry, wait=False)
+        if fd is None:
+            continue
+        try:
+            shutil.rmtree(entry, ignore_errors=True)
+        finally:
+            os.close(fd)
+        removed.append(entry.name)
+    return removed
+
+
+@contextlib.contextmanager
+def _staging(project: Project, session: str) -> Iterator[Path]:
+    """A fresh staging folder for ``session``, locked while this process builds it, removed if the
+    build does not finish (renaming it into place is the caller's last step)."""
+    sessions_dir = project.sessions_dir
+    try:
+        sessions_dir.mkdir(parents=True, exist_ok=True)
+        clean_staging(project)
+        for _attempt in range(10):
+            folder = sessions_dir / f"{STAGING_PREFIX}{session}.{secrets.token_hex(4)}"
+            folder.mkdir()
+            # Waiting: a cleaner that locked the new folder first finishes deleting it, then we retry.
+            fd = _open_locked(folder, wait=True)
+            if fd is not None and folder.is_dir():
+                break
+            if fd is not None:
+                os.close(fd)
+        else:
+            raise OSError(errno.EAGAIN, "the staging folder kept disappearing (another process removes it)")
+    except OSError as exc:
+        raise IdseError(
+            f"cannot create session {session!r} in {project.workspace.rel(sessions_dir)}: "
+            f"{exc.strerror or exc}; nothing was created"
+        ) from None
+    try:
+        yield folder
+    finally:
+        if folder.is_dir():  # not renamed into place: the build failed
+            shutil.rmtree(folder, ignore_errors=True)
+        os.close(fd)
 
 
 def render_session(ws: Workspace, meta: SessionMetadata, seeded: dict[str, str]) -> dict[str, str]:
@@ -102,7 +231,10 @@ def init_project(ws: Workspace, name: str, *, stack: str | None = None, force: b
     _write_new(ws.idse_dir / ".gitignore", GITIGNORE, created, ws)
     _write_new(project.current_session_path, BLUEPRINT + "\n", created, ws)
     _write_new(project.registry_path, dump_json(default_registry().model_dump(mode="json")), created, ws)
-    _write_session(ws, project, meta, {}, created)
+    if project.has_session(BLUEPRINT):
+        _fill_session(ws, project, meta, {}, created)  # --force: add only what is missing
+    else:
+        _write_session(ws, project, meta, {}, created)
     return created
 
 

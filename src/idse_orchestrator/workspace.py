@@ -21,6 +21,17 @@ if TYPE_CHECKING:
 
 IDSE_DIR = ".idse"
 CACHE_DIR = ".cache"
+# CURRENT_SESSION holds one session id and a newline: anything much larger is not one.
+CURRENT_SESSION_LIMIT = 4096
+
+
+def format_size(n: int) -> str:
+    """A byte count as people write it: ``4 KB``, ``1 MB``, ``1.5 MB``, ``100 bytes``."""
+    for unit, size in (("MB", 1024 * 1024), ("KB", 1024)):
+        if n >= size:
+            value = n / size
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{n} bytes"
 
 
 _CONFIG_CACHE: dict[str, tuple[tuple[int, int], Config]] = {}
@@ -202,13 +213,23 @@ class Project:
         from idse_orchestrator.fsutil import read_text
 
         path = self.current_session_path
+        rel = self.workspace.rel(path)
         if not path.exists():
             return BLUEPRINT
-        value = read_text(path, limit=4096).strip()
+        try:
+            value = read_text(path, limit=CURRENT_SESSION_LIMIT).strip()
+        except BadFile as exc:
+            problem = exc.message[len(exc.path) + 2 :] if exc.message.startswith(exc.path) else exc.message
+            if problem.startswith("is larger than"):
+                # Stated here: the shared reader's wording need not know this file's unit.
+                problem = (
+                    f"is larger than {format_size(CURRENT_SESSION_LIMIT)}; it should hold one session id"
+                )
+            raise BadFile(rel, problem) from None
         try:
             ids.session_id(value)
         except Exception:
-            raise BadFile(self.workspace.rel(path), f"holds an invalid session id {value[:40]!r}") from None
+            raise BadFile(rel, f"holds an invalid session id {value[:40]!r}") from None
         return value
 
     def resolve_session(self, session: str | None) -> str:
@@ -225,9 +246,17 @@ class Project:
                 return SessionMetadata(id=session, project=self.name, type="blueprint", parent=None)
             return SessionMetadata(id=session, project=self.name, type="feature", parent=BLUEPRINT)
         try:
-            return load_model(path, SessionMetadata)
+            meta = load_model(path, SessionMetadata)
         except BadFile as exc:
             raise BadFile(self.workspace.rel(path), exc.message.split(": ", 1)[1]) from None
+        if meta.parent is not None and not ids.is_valid_session_id(meta.parent):
+            # The parent becomes a path: one that is not a session id is a schema problem of this file.
+            shown = meta.parent if len(meta.parent) <= 40 else meta.parent[:40] + "..."
+            raise BadFile(
+                self.workspace.rel(path),
+                f"does not match its schema: parent: {shown!r} is not a valid session id",
+            )
+        return meta
 
     def registry(self) -> AgentRegistry:
         from idse_orchestrator.fsutil import load_model
