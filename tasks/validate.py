@@ -29,28 +29,6 @@ def template_input(ctx: BuildContext, stage: Stage) -> tuple[list[str], str]:
     return [rel], "repo"
 
 
-def path_kind(path: str) -> str:
-    import stat
-
-    try:
-        mode = os.lstat(path).st_mode
-    except OSError:
-        return "absent"
-    if stat.S_ISREG(mode):
-        return "file"
-    if stat.S_ISLNK(mode):
-        return "link:" + path_kind_target(path)
-    return "dir" if stat.S_ISDIR(mode) else "special"
-
-
-def path_kind_target(path: str) -> str:
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return "dangling"
-    return "file" if os.path.isfile(path) else ("dir" if os.path.isdir(path) else f"{mode:o}")
-
-
 def templates(ctx: BuildContext) -> dict[str, tuple[list[str], str]]:
     return {stage.name: template_input(ctx, stage) for stage in STAGES}
 
@@ -69,6 +47,8 @@ def session_sources(
     for deps, _ in tpls.values():
         files.extend(deps)
     present = [f for f in dict.fromkeys(files) if os.path.isfile(f"{ctx.root}/{f}")]
+    from idse_orchestrator.engine.outputs import path_kind
+
     kinds = [path_kind(f"{ctx.root}/{f}") for f in files[: len(STAGES) + 1]]
     parts = [cfg for _, cfg in tpls.values()] + kinds
     config = hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
@@ -89,9 +69,6 @@ def generate(ctx: BuildContext) -> Iterator[TaskDict]:
             if os.path.isfile(f"{root}/{doc}"):
                 deps = [doc, *deps]
             target = ctx.result_rel(session, stage.name)
-            # doit sees only files: a document that is a directory, or a FIFO, and then absent,
-            # would look unchanged. What kind of thing the path is belongs to the task's config.
-            kinds = f"{path_kind(f'{root}/{doc}')},{path_kind(f'{root}/{meta}')}"
             yield {
                 "basename": "validate",
                 "name": f"{session}/{stage.name}",
@@ -102,7 +79,7 @@ def generate(ctx: BuildContext) -> Iterator[TaskDict]:
                 "actions": [(validate_artifact, [root, ctx.project, session, stage.name, target])],
                 "file_dep": deps,
                 "targets": [target],
-                "config": ctx.config_string(template=tpl_config, kinds=kinds),
+                "config": ctx.config_string(template=tpl_config),
             }
 
 

@@ -170,12 +170,17 @@ class BuildMachine(RuleBasedStateMachine):
             override.write_text(shipped + extra, "utf-8")
         self.step(f"template override {extra!r}")
 
-    @rule(how=st.sampled_from(["break", "overlap", "restore"]))
+    @rule(how=st.sampled_from(["break", "overlap", "restore", "directory"]))
     def registry(self, how: str) -> None:
         path = self.root / PROJ / "agent_registry.json"
         if not self.registry_bytes:
             self.registry_bytes = path.read_bytes()
-        if how == "break":
+        if path.is_dir():
+            path.rmdir()
+        if how == "directory":
+            path.unlink(missing_ok=True)
+            path.mkdir()
+        elif how == "break":
             path.write_text("{ not json", "utf-8")
         elif how == "overlap":
             data = json.loads(self.registry_bytes)

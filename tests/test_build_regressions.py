@@ -140,3 +140,17 @@ def test_another_sync_remote_is_pushed_to_by_the_next_build(tmp_path, monkeypatc
     monkeypatch.setenv("IDSE_SYNC_URL", str(second))
     assert run_cli(root, "build", "--sync") == 0
     assert sorted(p.relative_to(second).as_posix() for p in second.rglob("*.md")) == pushed
+
+
+def test_a_registry_replaced_by_a_folder_and_restored_is_checked_again(tmp_path):
+    root = three_sessions(tmp_path)
+    registry = root / PROJ / "agent_registry.json"
+    saved = registry.read_bytes()
+    registry.unlink()
+    registry.mkdir()
+    assert build_in_process(root)["code"] == 1
+    registry.rmdir()
+    registry.write_bytes(saved)  # byte-identical: only the path's kind changed twice
+    report = build_in_process(root)
+    assert report["code"] == 0 and "registry" in report["ran"]
+    check_step(root, tmp_path / "clean", "registry restored")

@@ -93,8 +93,11 @@ def to_doit(task: dict[str, Any]) -> dict[str, Any]:
     outputs = output_specs(task)
     reads = list(task.get("reads", []))
     uptodate: list[Any] = []
-    if "config" in task:
-        uptodate.append(config_changed(task["config"]))
+    if "config" in task or task.get("watch"):
+        from idse_orchestrator.engine.outputs import path_kind
+
+        kinds = ",".join(path_kind(p) for p in task.get("watch", []))
+        uptodate.append(config_changed(f"{task.get('config', '')};kinds={kinds}"))
     if outputs or reads:
         out["actions"] = [
             (run_recorded, [func, list(args), outputs, reads]) for func, args in task["actions"]

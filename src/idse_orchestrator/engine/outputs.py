@@ -33,6 +33,25 @@ def split_output(spec: str) -> tuple[str, bool]:
     return spec, False
 
 
+def path_kind(path: str) -> str:
+    """What is at ``path``: absent, file, dir, special, or a link and what it points to. doit sees
+    only files, so a path that turns from a folder into nothing looks unchanged to it; the kinds of
+    a task's watched paths are part of the task's config."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return "absent"
+    if stat_.S_ISLNK(mode):
+        try:
+            target = os.stat(path).st_mode
+        except OSError:
+            return "link:dangling"
+        return "link:" + ("file" if stat_.S_ISREG(target) else "dir" if stat_.S_ISDIR(target) else "special")
+    if stat_.S_ISREG(mode):
+        return "file"
+    return "dir" if stat_.S_ISDIR(mode) else "special"
+
+
 def fingerprint(path: str) -> tuple[int, int]:
     """(mtime_ns, size) of ``path``; (0, -1) when it cannot be stat'ed."""
     try:
