@@ -38,6 +38,7 @@ version: 1
 # sessions directory until it is renamed into place. A dot name can never be a session id, so every
 # command ignores such a folder; one left by a killed run is removed by the next create.
 STAGING_PREFIX = ".creating-"
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 GITIGNORE = f"""\
 # Derived state: safe to delete, rebuilt by `idse build`.
@@ -108,6 +109,8 @@ def _write_session(
                 raise AlreadyExists(
                     f"session {meta.id!r} already exists in project {project.name!r}"
                 ) from None
+            if exc.errno in _READ_ONLY:
+                raise  # worded once for every command by the CLI
             reason = exc.strerror or str(exc)
             raise IdseError(
                 f"cannot create session {meta.id!r} in {ws.rel(project.sessions_dir)}: {reason}; "
@@ -187,6 +190,8 @@ def _staging(project: Project, session: str) -> Iterator[Path]:
         else:
             raise OSError(errno.EAGAIN, "the staging folder kept disappearing (another process removes it)")
     except OSError as exc:
+        if exc.errno in _READ_ONLY:
+            raise  # worded once for every command by the CLI
         raise IdseError(
             f"cannot create session {session!r} in {project.workspace.rel(sessions_dir)}: "
             f"{exc.strerror or exc}; nothing was created"
