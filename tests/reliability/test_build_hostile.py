@@ -208,3 +208,13 @@ def test_a_failed_task_names_the_problem_not_a_python_class(repo, tmp_path_facto
     failed = [ln for ln in result.stderr.splitlines() if ln.startswith("FAILED sync:")]
     assert failed and all("does not exist" in ln for ln in failed)
     assert "idse_orchestrator." not in result.stderr and "Error:" not in result.stderr
+
+
+def test_two_projects_sharing_an_agent_file_never_leave_it_stale(tmp_path):
+    assert idse(tmp_path, "init", "first").returncode == 0
+    assert idse(tmp_path, "init", "second").returncode == 0
+    assert idse(tmp_path, "generate-agent-files", "--project", "first").returncode == 0
+    for project in ("second", "first", "second"):
+        assert idse(tmp_path, "build", "--project", project).returncode == 0
+        check = idse(tmp_path, "generate-agent-files", "--check", "--project", project)
+        assert check.returncode == 0, (project, check.stdout, check.stderr)
