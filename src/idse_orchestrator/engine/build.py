@@ -288,8 +288,9 @@ def _build(
     key = build_key(ws, base.project, families)
     trusted: dict[str, OwnerRow] = {}
     if not force and index.meta("key") == key and index.meta("doit_db") == str(fingerprint(dep_file(base))):
-        trusted = index.trusted(set(base.sessions), families)
-        trusted.update(index.trusted({PROJECT_OWNER}, _owner_families(base, families, PROJECT_OWNER)))
+        wanted = {s: families for s in base.sessions}
+        wanted[PROJECT_OWNER] = _owner_families(base, families, PROJECT_OWNER)
+        trusted = index.trusted(wanted)
     todo = [s for s in base.sessions if s not in trusted]
     outcomes: dict[str, Any] = {}
     tasks: list[dict[str, Any]] = []

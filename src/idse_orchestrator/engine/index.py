@@ -86,14 +86,17 @@ class BuildIndex:
         row = self.conn.execute("select value from meta where key=?", (key,)).fetchone()
         return str(row[0]) if row else None
 
-    def trusted(self, owners: set[str], families: tuple[str, ...]) -> dict[str, OwnerRow]:
-        """Rows of ``owners`` recorded for at least ``families`` whose files are all unchanged."""
+    def trusted(self, wanted: dict[str, tuple[str, ...]]) -> dict[str, OwnerRow]:
+        """Rows of the wanted owners, each recorded for at least the families wanted of it, whose
+        files are all unchanged. One pass over the files, one ``stat`` per distinct path."""
         rows: dict[str, OwnerRow] = {}
         for owner, fams, tasks, findings in self.conn.execute(
             "select owner, families, tasks, findings from owners"
         ):
+            if owner not in wanted:
+                continue
             recorded = tuple(json.loads(fams))
-            if owner in owners and set(families) <= set(recorded):
+            if set(wanted[owner]) <= set(recorded):
                 rows[owner] = OwnerRow(recorded, json.loads(tasks), json.loads(findings))
         seen: dict[str, tuple[int, int]] = {}
         for path, owner, mtime, size in self.conn.execute("select path, owner, mtime_ns, size from files"):
