@@ -1,4 +1,8 @@
-"""`idse sync config|init|status|push|pull|resolve`: mirror a project's documents to a remote store."""
+"""`idse sync config|init|status|push|pull|resolve`: mirror a project's documents to a remote store.
+
+Whatever these commands print, on stdout or stderr and including error messages, is scrubbed of
+URL and DSN secrets first (``sync.settings.scrub_text``), whether or not the URL parses.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,68 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from idse_orchestrator.cli.common import echo_json, json_option, open_project, project_option
+from idse_orchestrator.errors import IdseError
 
 if TYPE_CHECKING:
     from idse_orchestrator.sync.engine import Report, SyncContext
 
 
-@click.group()
+def _scrub(text: str) -> str:
+    from idse_orchestrator.sync.settings import scrub_text
+
+    return scrub_text(text)
+
+
+def _scrub_tree(data: Any) -> Any:
+    if isinstance(data, str):
+        return _scrub(data)
+    if isinstance(data, dict):
+        return {key: _scrub_tree(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_scrub_tree(value) for value in data]
+    return data
+
+
+def _say(text: str, *, err: bool = False) -> None:
+    click.echo(_scrub(text), err=err)
+
+
+def _say_json(data: Any) -> None:
+    echo_json(_scrub_tree(data))
+
+
+class _ScrubbingGroup(click.Group):
+    """Errors leaving any sync command are scrubbed of secrets before the CLI prints them."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except IdseError as exc:
+            clean = _scrub(exc.message)
+            if clean != exc.message:
+                exc.message = clean
+                exc.args = (clean,)
+            raise
+        except click.exceptions.ClickException:
+            raise
+        except OSError as exc:
+            # Kept an OSError (the CLI words a read-only or full disk itself), minus secrets in paths.
+            for attr in ("filename", "filename2"):
+                value = getattr(exc, attr, None)
+                if isinstance(value, str):
+                    setattr(exc, attr, _scrub(value))
+            raise
+        except Exception as exc:
+            # An internal error is still reported as one, under its own name, but without a secret.
+            text = str(exc)
+            clean = _scrub(text)
+            if clean == text:
+                raise
+            redacted = type(type(exc).__name__, (Exception,), {})(clean)
+            raise redacted from None
+
+
+@click.group(cls=_ScrubbingGroup)
 def sync() -> None:
     """Mirror the project's documents to a remote store and back (three-way, conflicts kept).
 
@@ -26,7 +86,7 @@ def sync() -> None:
 
 @contextlib.contextmanager
 def _context(project_name: str | None, *, locked: bool) -> Iterator[SyncContext]:
-    from idse_orchestrator.fsutil import file_lock
+    from idse_orchestrator.sync.confine import local_root
     from idse_orchestrator.sync.engine import SyncContext
     from idse_orchestrator.sync.settings import load_settings
     from idse_orchestrator.sync.store import open_store
@@ -34,11 +94,12 @@ def _context(project_name: str | None, *, locked: bool) -> Iterator[SyncContext]
     ws, proj = open_project(project_name)
     store = open_store(load_settings(ws, proj), ws)
     try:
-        lock = file_lock(proj.path / ".sync.lock", what="sync") if locked else contextlib.nullcontext()
+        root = local_root(ws.root)
+        lock = root.lock(proj.path / ".sync.lock", what="sync") if locked else contextlib.nullcontext()
         with lock:
             ctx = SyncContext.open(ws, proj, store)
             if ctx.record_was_foreign:
-                click.echo(
+                _say(
                     "idse: warning: the sync record comes from another copy of this workspace and was "
                     "ignored; artifacts that differ will show as conflicts",
                     err=True,
@@ -58,12 +119,12 @@ def sync_config(project_name: str | None, as_json: bool) -> int:
     ws, proj = open_project(project_name)
     shown = describe(load_settings(ws, proj, require=False))
     if as_json:
-        echo_json(shown)
+        _say_json(shown)
         return 0
     for key, value in shown["settings"].items():
         source = shown["sources"].get(key)
         text = "(not set)" if value is None else str(value)
-        click.echo(f"{key:<16} {text}" + (f"   [{source}]" if source else ""))
+        _say(f"{key:<16} {text}" + (f"   [{source}]" if source else ""))
     return 0
 
 
@@ -72,7 +133,7 @@ def sync_config(project_name: str | None, as_json: bool) -> int:
 def sync_init(project_name: str | None) -> int:
     """Prepare the remote: create the directory or the database tables (safe to repeat)."""
     with _context(project_name, locked=False) as ctx:
-        click.echo(ctx.store.init())
+        _say(ctx.store.init())
     return 0
 
 
@@ -90,20 +151,21 @@ def sync_status(project_name: str | None, session: str | None, as_json: bool) ->
     with _context(project_name, locked=False) as ctx:
         report = status(ctx, session)
     if as_json:
-        echo_json(report)
+        _say_json(report)
     else:
-        click.echo(f"remote     {report['remote']}")
+        _say(f"remote     {report['remote']}")
         for item in report["artifacts"]:
-            click.echo(f"  {item['session'] + '/' + item['stage']:<40} {item['state']}")
+            _say(f"  {item['session'] + '/' + item['stage']:<40} {item['state']}")
         _echo_rejected(report["rejected"])
-        click.echo(f"last sync  {report['last_sync'] or 'never'}")
+        _say(f"last sync  {report['last_sync'] or 'never'}")
     conflicts = any(item["state"] == "conflict" for item in report["artifacts"])
     return 1 if conflicts or report["rejected"] else 0
 
 
 def _echo_rejected(rejected: list[dict[str, Any]]) -> None:
     for item in rejected:
-        click.echo(f"  rejected remote {item['session']!r}/{item['stage']!r}: {item['reason']}")
+        side = item.get("side", "remote")
+        _say(f"  rejected {side} {item['session']!r}/{item['stage']!r}: {item['reason']}")
 
 
 def _transfer(
@@ -114,7 +176,7 @@ def _transfer(
     with _context(project_name, locked=not dry_run) as ctx:
         report = transfer(ctx, "push" if direction == "push" else "pull", session, dry_run)
     if as_json:
-        echo_json(report.as_dict())
+        _say_json(report.as_dict())
     else:
         _echo_report(report)
     return 1 if report.conflicts or report.rejected else 0
@@ -127,22 +189,22 @@ def _echo_report(report: Report) -> None:
         label = "pushed" if report.direction == "push" else "pulled"
     for item in report.transferred:
         revision = f"  (revision {str(item['revision'])[:16]})" if item["revision"] else ""
-        click.echo(f"  {label:<12} {item['session']}/{item['stage']}{revision}")
+        _say(f"  {label:<12} {item['session']}/{item['stage']}{revision}")
     for item in report.conflicts:
         where = f": remote version saved as {item['remote_copy']}" if item["remote_copy"] else ""
-        click.echo(f"  {'conflict':<12} {item['session']}/{item['stage']}{where}")
+        _say(f"  {'conflict':<12} {item['session']}/{item['stage']}{where}")
     other = "pull" if report.direction == "push" else "push"
     for item in report.skipped:
         reason = item.get("reason") or f"{item['state']}: run 'idse sync {other}'"
-        click.echo(f"  {'skipped':<12} {item['session']}/{item['stage']} ({reason})")
+        _say(f"  {'skipped':<12} {item['session']}/{item['stage']} ({reason})")
     _echo_rejected(report.rejected)
     noun = "artifact" if len(report.transferred) == 1 else "artifacts"
-    click.echo(
+    _say(
         f"{label.capitalize()} {len(report.transferred)} {noun}; {report.in_sync} in sync; "
         f"{len(report.conflicts)} conflict(s)."
     )
     if report.conflicts and not report.dry_run:
-        click.echo(
+        _say(
             "Compare each document with its .remote copy, then run "
             "'idse sync resolve <session> <stage> --ours|--theirs'."
         )
@@ -176,34 +238,45 @@ def sync_pull(project_name: str | None, session: str | None, dry_run: bool, as_j
 @sync.command("resolve")
 @click.argument("session_id")
 @click.argument("stage")
-@click.option("--ours", "side", flag_value="ours", help="Keep the local document and upload it.")
-@click.option(
-    "--theirs", "side", flag_value="theirs", help="Take the remote document, replacing the local one."
-)
+@click.option("--ours", is_flag=True, help="Keep the local document and upload it.")
+@click.option("--theirs", is_flag=True, help="Take the remote document, replacing the local one.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @project_option
 @json_option
 def sync_resolve(
-    session_id: str, stage: str, side: str | None, yes: bool, project_name: str | None, as_json: bool
+    session_id: str,
+    stage: str,
+    ours: bool,
+    theirs: bool,
+    yes: bool,
+    project_name: str | None,
+    as_json: bool,
 ) -> int:
-    """Settle a conflict on SESSION_ID/STAGE by keeping one side (--ours or --theirs)."""
+    """Settle a conflict on SESSION_ID/STAGE by keeping one side (--ours or --theirs).
+
+    Only the remote version saved in the .remote copy is replaced (or taken): if the remote changed
+    since, the copy is refreshed, nothing is overwritten, and the command exits 1.
+    """
     from idse_orchestrator.errors import UsageError
     from idse_orchestrator.sync.engine import resolve
 
-    if side not in ("ours", "theirs"):
+    if ours and theirs:
+        raise UsageError("--ours and --theirs exclude each other: choose the one side to keep")
+    if not (ours or theirs):
         raise UsageError("choose the side to keep: --ours (local) or --theirs (remote)")
+    side = "ours" if ours else "theirs"
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError("resolving discards one version of the document; pass --yes to confirm")
         lost = "remote" if side == "ours" else "local"
         if not click.confirm(f"Replace the {lost} version of {session_id}/{stage}?"):
-            click.echo("Nothing changed.")
+            _say("Nothing changed.")
             return 1
     with _context(project_name, locked=True) as ctx:
         result = resolve(ctx, session_id, stage, "ours" if side == "ours" else "theirs")
     if as_json:
-        echo_json(result)
+        _say_json(result)
     else:
         kept = "local" if side == "ours" else "remote"
-        click.echo(f"Resolved {session_id}/{stage}: kept the {kept} version; both sides now agree.")
+        _say(f"Resolved {session_id}/{stage}: kept the {kept} version; both sides now agree.")
     return 0

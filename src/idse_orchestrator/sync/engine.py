@@ -5,6 +5,11 @@ only one side changed -> that side is ahead; both changed -> conflict, which is 
 in either direction (the remote version is saved beside the local file instead). The record is
 saved after every artifact that really synced, so a failure half-way keeps the progress made and a
 rerun finishes the job. Deletions are not propagated: an artifact missing on one side is restored.
+
+Resolving a conflict is a compare-and-swap against the remote version saved in the `.remote` copy
+(recorded when the copy was written): if the remote moved on since, that is a new conflict, the
+copy is refreshed and nothing is overwritten. Local files are read and written only through the
+workspace's ``confine.Root``: a document behind a symlink leading out of the workspace is refused.
 """
 
 from __future__ import annotations
@@ -14,10 +19,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from idse_orchestrator import ids
-from idse_orchestrator.errors import Failed, InvalidName, RemoteError, UsageError
-from idse_orchestrator.fsutil import MAX_DOCUMENT_BYTES, atomic_write_text, read_text
+from idse_orchestrator.errors import Failed, IdseError, InvalidName, RemoteError, UsageError
+from idse_orchestrator.fsutil import MAX_DOCUMENT_BYTES
 from idse_orchestrator.stages import BLUEPRINT, BY_NAME, STAGE_NAMES, STAGES
 from idse_orchestrator.sync.backends.filesystem import FilesystemStore, local_store
+from idse_orchestrator.sync.confine import Escape, Root
 from idse_orchestrator.sync.last_sync import read_last_sync, set_last_sync
 from idse_orchestrator.sync.lineage import ensure_metadata, push_lineage
 from idse_orchestrator.sync.record import (
@@ -29,6 +35,7 @@ from idse_orchestrator.sync.record import (
     remember,
     save_record,
 )
+from idse_orchestrator.sync.redact import redact
 from idse_orchestrator.sync.store import Artifact, ArtifactRef, DesignStore, content_sha256
 from idse_orchestrator.workspace import Project, Workspace
 
@@ -88,14 +95,35 @@ class SyncContext:
         return cls(ws, project, store, local_store(project), record, foreign)
 
     @property
+    def root(self) -> Root:
+        """Every local file sync reads or writes goes through this (the workspace's symlink policy)."""
+        return self.local.confine
+
+    @property
+    def remote_key(self) -> str:
+        # The description is already scrubbed; scrubbing again guarantees no secret reaches the file.
+        return redact(self.store.description)
+
+    @property
     def base(self) -> dict[str, BaseEntry]:
-        return self.record.remotes.setdefault(self.store.description, {})
+        return self.record.remotes.setdefault(self.remote_key, {})
+
+    @property
+    def seen(self) -> dict[str, BaseEntry]:
+        """The remote version saved in each conflict's `.remote` copy (see ``resolve``)."""
+        return self.record.conflicts.setdefault(self.remote_key, {})
 
     def settle(self, session: str, stage: str, sha256: str, revision: str) -> None:
         """Record that both sides hold ``sha256`` (remote at ``revision``) and persist it now."""
         key = artifact_key(session, stage)
         self.base[key] = BaseEntry(sha256=sha256, revision=revision)
-        remember(self.record, key, self.project.document_path(session, BY_NAME[stage]), sha256)
+        self.seen.pop(key, None)
+        try:
+            real = self.root.real(self.project.document_path(session, BY_NAME[stage]))
+        except Escape:
+            self.record.files.pop(key, None)
+        else:
+            remember(self.record, key, real, sha256)
         save_record(self.project, self.record)
 
 
@@ -129,14 +157,20 @@ def name_problem(session: str, stage: str) -> str | None:
 
 
 def _local_sha(ctx: SyncContext, session: str, stage: str) -> str | None:
+    """The local document's sha256 (``None`` if absent); ``Escape`` if it is behind a link leading
+    out of the workspace."""
     path = ctx.project.document_path(session, BY_NAME[stage])
-    if not path.is_file():
+    real = ctx.root.real(path)
+    if not ctx.root.is_file(path):
         return None
     key = artifact_key(session, stage)
-    digest = cached_sha(ctx.record, key, path)
+    digest = cached_sha(ctx.record, key, real)
     if digest is None:
-        digest = content_sha256(read_text(path))
-        remember(ctx.record, key, path, digest)
+        text = ctx.root.read_text(path)
+        if text is None:
+            return None
+        digest = content_sha256(text)
+        remember(ctx.record, key, real, digest)
     return digest
 
 
@@ -150,24 +184,36 @@ def classify(ctx: SyncContext, session: str | None) -> tuple[list[Row], list[dic
         ids.session_id(session)
     remote: dict[tuple[str, str], ArtifactRef] = {}
     rejected: list[dict[str, Any]] = []
+    # Refused on one side (a symlink leading out of its root): not synced in either direction.
+    refused: set[tuple[str, str]] = set()
     for ref in ctx.store.list_artifacts():
         problem = name_problem(ref.session, ref.stage)
         if problem is None and (ref.session, ref.stage) in remote:
             problem = "listed twice"
         if problem is not None:
-            rejected.append({"session": ref.session[:200], "stage": ref.stage[:200], "reason": problem})
+            rejected.append(_rejected(ref.session, ref.stage, problem, "remote"))
             continue
-        if session is None or ref.session == session:
-            remote[(ref.session, ref.stage)] = ref
+        if session is not None and ref.session != session:
+            continue
+        if ref.problem is not None:
+            rejected.append(_rejected(ref.session, ref.stage, ref.problem, "remote"))
+            refused.add((ref.session, ref.stage))
+            continue
+        remote[(ref.session, ref.stage)] = ref
     sessions = [session] if session is not None else ctx.project.session_ids()
     local: dict[tuple[str, str], str] = {}
     for sid in sessions:
         for stage in STAGES:
-            digest = _local_sha(ctx, sid, stage.name)
+            try:
+                digest = _local_sha(ctx, sid, stage.name)
+            except Escape as exc:
+                rejected.append(_rejected(sid, stage.name, exc.message, "local"))
+                refused.add((sid, stage.name))
+                continue
             if digest is not None:
                 local[(sid, stage.name)] = digest
     order = {name: i for i, name in enumerate(STAGE_NAMES)}
-    keys = sorted(set(local) | set(remote), key=lambda k: (*_order(k[0]), order[k[1]]))
+    keys = sorted((set(local) | set(remote)) - refused, key=lambda k: (*_order(k[0]), order[k[1]]))
     rows = []
     for sid, stage_name in keys:
         base = ctx.base.get(artifact_key(sid, stage_name))
@@ -177,6 +223,10 @@ def classify(ctx: SyncContext, session: str | None) -> tuple[list[Row], list[dic
                 Row(sid, stage_name, state, local.get((sid, stage_name)), remote.get((sid, stage_name)))
             )
     return rows, rejected
+
+
+def _rejected(session: str, stage: str, reason: str, side: str) -> dict[str, Any]:
+    return {"session": session[:200], "stage": stage[:200], "reason": reason, "side": side}
 
 
 def verify(artifact: Artifact, session: str, stage: str) -> Artifact:
@@ -201,9 +251,18 @@ def remote_copy_path(project: Project, session: str, stage: str) -> Path:
     return path.with_name(f"{path.stem}.remote{path.suffix}")
 
 
-def _save_conflict(ctx: SyncContext, session: str, stage: str, remote: Artifact, report: Report) -> None:
+def _write_conflict_copy(ctx: SyncContext, session: str, stage: str, remote: Artifact) -> Path:
+    """Save the remote side of a conflict beside the local file, and remember which remote version
+    it is: the one ``resolve`` will compare-and-swap against."""
     copy = remote_copy_path(ctx.project, session, stage)
-    atomic_write_text(copy, remote.content)
+    ctx.root.write_text(copy, remote.content)
+    ctx.seen[artifact_key(session, stage)] = BaseEntry(sha256=remote.sha256, revision=remote.revision)
+    save_record(ctx.project, ctx.record)
+    return copy
+
+
+def _save_conflict(ctx: SyncContext, session: str, stage: str, remote: Artifact, report: Report) -> None:
+    copy = _write_conflict_copy(ctx, session, stage, remote)
     report.conflicts.append({"session": session, "stage": stage, "remote_copy": ctx.ws.rel(copy)})
 
 
@@ -251,8 +310,8 @@ def _download(ctx: SyncContext, row: Row, report: Report, new_sessions: dict[str
         report.skipped.append({**row.item(), "reason": "deleted on the remote meanwhile"})
         return
     verify(remote, row.session, row.stage)
-    if not ctx.project.session_path(row.session).is_dir():
-        ensure_metadata(ctx.project, ctx.store, row.session, new_sessions)
+    if not ctx.root.is_dir(ctx.project.session_path(row.session)):
+        ensure_metadata(ctx.project, ctx.root, ctx.store, row.session, new_sessions)
     # The local store refuses the write if the file changed since it was classified.
     result = ctx.local.write_artifact(row.session, row.stage, remote.content, remote.sha256, row.local_sha)
     if result.ok:
@@ -295,21 +354,29 @@ def transfer(
             if dry_run:
                 report.conflicts.append({"session": row.session, "stage": row.stage, "remote_copy": None})
             else:
-                _keep_remote_copy(ctx, row, row.local_sha, report)
+                try:
+                    _keep_remote_copy(ctx, row, row.local_sha, report)
+                except Escape as exc:
+                    report.rejected.append(_rejected(row.session, row.stage, exc.message, "local"))
         elif row.state not in wanted:
             report.skipped.append(row.item())
         elif dry_run:
             report.transferred.append({"session": row.session, "stage": row.stage, "revision": None})
-        elif direction == "push":
-            _upload(ctx, row, report)
         else:
-            _download(ctx, row, report, new_sessions)
+            try:
+                if direction == "push":
+                    _upload(ctx, row, report)
+                else:
+                    _download(ctx, row, report, new_sessions)
+            except Escape as exc:
+                # A link swapped in after the listing: refused like one found by it.
+                report.rejected.append(_rejected(row.session, row.stage, exc.message, "local"))
     if dry_run:
         report.last_sync = read_last_sync(ctx.ws, ctx.project)
         return report
     if direction == "push":
         sessions = [session] if session else ctx.project.session_ids()
-        push_lineage(ctx.project, ctx.store, sessions)
+        push_lineage(ctx.project, ctx.root, ctx.store, sessions)
     save_record(ctx.project, ctx.record)
     everything_in_sync = not (report.conflicts or report.skipped or report.rejected)
     if report.transferred or everything_in_sync:
@@ -319,8 +386,43 @@ def transfer(
     return report
 
 
+def _resolved_against(ctx: SyncContext, session: str, stage: str, remote: Artifact) -> BaseEntry | None:
+    """The remote version the user resolves against: the one saved in the `.remote` copy.
+
+    Normally recorded when the copy was written. A copy written before that was recorded counts
+    when it holds the current remote content (the user has seen exactly that)."""
+    key = artifact_key(session, stage)
+    seen = ctx.seen.get(key)
+    if seen is not None:
+        return seen
+    try:
+        text = ctx.root.read_text(remote_copy_path(ctx.project, session, stage))
+    except Escape:
+        raise
+    except IdseError:
+        return None
+    if text is not None and content_sha256(text) == remote.sha256:
+        return BaseEntry(sha256=remote.sha256, revision=remote.revision)
+    return None
+
+
+def _changed_again(ctx: SyncContext, session: str, stage: str, remote: Artifact, had_copy: bool) -> Failed:
+    """A new conflict found while resolving: refresh the copy, so the next decision is informed."""
+    copy = ctx.ws.rel(_write_conflict_copy(ctx, session, stage, remote))
+    if had_copy:
+        what = f"the remote version of {session}/{stage} changed since its copy was saved"
+    else:
+        what = f"the remote version of {session}/{stage} had not been saved for review"
+    return Failed(f"{what}; nothing was overwritten: review {copy} again, then rerun the command")
+
+
 def resolve(ctx: SyncContext, session: str, stage: str, side: Literal["ours", "theirs"]) -> dict[str, Any]:
-    """Settle a conflict by keeping the local version (``ours``) or the remote one (``theirs``)."""
+    """Settle a conflict by keeping the local version (``ours``) or the remote one (``theirs``).
+
+    Either way only the remote version saved in the `.remote` copy may be replaced (``ours``) or
+    taken (``theirs``): the write is a compare-and-swap against it. A remote that moved on since is
+    a new conflict: the copy is refreshed, nothing is overwritten, and ``Failed`` says so.
+    """
     problem = name_problem(session, stage)
     if problem:
         raise UsageError(problem)
@@ -335,18 +437,23 @@ def resolve(ctx: SyncContext, session: str, stage: str, side: Literal["ours", "t
         raise UsageError(
             f"{session}/{stage} is {shown}, not in conflict; use 'idse sync push' or 'idse sync pull'"
         )
+    copy = remote_copy_path(ctx.project, session, stage)
+    seen = _resolved_against(ctx, session, stage, remote)
+    if seen is None or (seen.sha256, seen.revision) != (remote.sha256, remote.revision):
+        raise _changed_again(ctx, session, stage, remote, had_copy=seen is not None)
     if side == "ours":
-        result = ctx.store.write_artifact(session, stage, mine.content, mine.sha256, remote.revision)
+        result = ctx.store.write_artifact(session, stage, mine.content, mine.sha256, seen.revision)
         if result.revision is None or not (result.ok or result.sha256 == mine.sha256):
-            raise Failed(
-                f"{session}/{stage} changed on the remote again while resolving; run the command again"
-            )
+            # Written by someone else between our read and our write.
+            now = ctx.store.read_artifact(session, stage)
+            if now is None:
+                raise Failed(f"{session}/{stage} was deleted on the remote meanwhile; run 'idse sync push'")
+            raise _changed_again(ctx, session, stage, verify(now, session, stage), had_copy=True)
         ctx.settle(session, stage, mine.sha256, result.revision)
     else:
         result = ctx.local.write_artifact(session, stage, remote.content, remote.sha256, mine.sha256)
         if not result.ok:
             raise Failed(f"{session}/{stage} changed locally while resolving; run the command again")
         ctx.settle(session, stage, remote.sha256, remote.revision)
-    copy = remote_copy_path(ctx.project, session, stage)
-    copy.unlink(missing_ok=True)
+    ctx.root.unlink(copy)
     return {"session": session, "stage": stage, "kept": side, "last_sync": set_last_sync(ctx.ws, ctx.project)}

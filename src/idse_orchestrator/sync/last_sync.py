@@ -20,21 +20,23 @@ def _path(project: Project) -> Path:
 
 
 def read_last_sync(ws: Workspace, project: Project) -> str | None:
+    from idse_orchestrator.errors import IdseError
+    from idse_orchestrator.sync.confine import local_root
+
     try:
-        data = json.loads(_path(project).read_text("utf-8"))
-    except (OSError, ValueError, RecursionError):
+        text = local_root(ws.root).read_text(_path(project), limit=4096)
+        data = json.loads(text) if text is not None else None
+    except (IdseError, ValueError, RecursionError):
         return None
     value = data.get("last_sync") if isinstance(data, dict) else None
     return value if isinstance(value, str) else None
 
 
 def set_last_sync(ws: Workspace, project: Project) -> str:
-    from idse_orchestrator.fsutil import atomic_write_text
-    from idse_orchestrator.sync.record import record_dir
+    from idse_orchestrator.sync.confine import local_root
+    from idse_orchestrator.sync.record import ensure_ignored
 
     now = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    ignore = record_dir(project) / ".gitignore"
-    if not ignore.exists():
-        atomic_write_text(ignore, "# Per-clone sync state: never commit it.\n*\n")
-    atomic_write_text(_path(project), json.dumps({"last_sync": now}) + "\n")
+    ensure_ignored(project)
+    local_root(ws.root).write_text(_path(project), json.dumps({"last_sync": now}) + "\n")
     return now

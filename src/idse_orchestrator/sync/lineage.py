@@ -13,9 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from idse_orchestrator import ids
 from idse_orchestrator.errors import IdseError
-from idse_orchestrator.fsutil import save_model
+from idse_orchestrator.fsutil import dump_json
 from idse_orchestrator.models import SessionMetadata, SessionType
 from idse_orchestrator.stages import BLUEPRINT
+from idse_orchestrator.sync.confine import Root
 from idse_orchestrator.sync.store import DesignStore
 from idse_orchestrator.workspace import Project
 
@@ -32,13 +33,15 @@ def _sessions(state: dict[str, Any]) -> dict[str, Any]:
     return dict(found) if isinstance(found, dict) else {}
 
 
-def push_lineage(project: Project, store: DesignStore, sessions: list[str]) -> None:
-    """Publish the lineage of ``sessions``; writes the project state only when it changes."""
+def push_lineage(project: Project, root: Root, store: DesignStore, sessions: list[str]) -> None:
+    """Publish the lineage of ``sessions``; writes the project state only when it changes.
+
+    Metadata behind a symlink leading out of the workspace (``root``) is not read."""
     state = store.read_project_state()
     published = _sessions(state)
     changed = False
     for sid in sessions:
-        if not project.has_session(sid):
+        if not project.has_session(sid) or not root.allowed(project.metadata_path(sid)):
             continue
         try:
             meta = project.metadata(sid)
@@ -52,10 +55,14 @@ def push_lineage(project: Project, store: DesignStore, sessions: list[str]) -> N
         store.write_project_state({**state, "sessions": published})
 
 
-def ensure_metadata(project: Project, store: DesignStore, session: str, cache: dict[str, Any]) -> None:
-    """Write the metadata of a session that pull is about to create (``cache`` holds the state)."""
+def ensure_metadata(
+    project: Project, root: Root, store: DesignStore, session: str, cache: dict[str, Any]
+) -> None:
+    """Write the metadata of a session that pull is about to create (``cache`` holds the state).
+
+    Written through ``root``: never through a symlink leading out of the workspace."""
     path = project.metadata_path(session)
-    if path.exists():
+    if root.exists(path):
         return
     if "state" not in cache:
         cache["state"] = store.read_project_state()
@@ -69,4 +76,4 @@ def ensure_metadata(project: Project, store: DesignStore, session: str, cache: d
         parent = default_parent
     kind: SessionType = "blueprint" if session == BLUEPRINT else "feature"
     meta = SessionMetadata(id=session, project=project.name, type=kind, parent=parent, stack=lineage.stack)
-    save_model(path, meta)
+    root.write_text(path, dump_json(meta.model_dump(mode="json")))

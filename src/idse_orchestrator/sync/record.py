@@ -5,18 +5,25 @@ lives in `.idse/projects/<p>/.sync/record.json` (not the cache, which may be del
 ignores itself for git, and also carries the inode of the project directory: a record that reaches
 another clone anyway (committed, copied) is not trusted there. Without a base every difference is a
 conflict, the safe direction; a foreign base could make an old local file look like a new edit.
+
+It also remembers, per conflict, which remote version was saved in the `.remote` copy: resolving
+writes against exactly that version, so a remote edit made after the copy is never overwritten.
+Remote keys are the store's description, scrubbed of secrets (``redact``).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from idse_orchestrator.errors import BadFile
-from idse_orchestrator.fsutil import atomic_write_text, load_model, save_model
+from idse_orchestrator.fsutil import dump_json, pydantic_problem
+from idse_orchestrator.sync.confine import local_root
+from idse_orchestrator.sync.redact import redact
 from idse_orchestrator.workspace import Project
 
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
@@ -46,6 +53,19 @@ class SyncRecord(BaseModel):
     remotes: dict[str, dict[str, BaseEntry]] = Field(default_factory=dict)
     # "session/stage" -> stat fingerprint of the local file, so unchanged files are not re-read
     files: dict[str, Fingerprint] = Field(default_factory=dict)
+    # remote description -> "session/stage" -> the remote version saved in the `.remote` copy of a
+    # conflict: the only version `resolve` may replace (--ours) or take (--theirs)
+    conflicts: dict[str, dict[str, BaseEntry]] = Field(default_factory=dict)
+
+    def scrub_remote_keys(self) -> None:
+        """Re-key remotes by their scrubbed description: a record written before descriptions were
+        scrubbed must not keep a secret on disk, nor lose its base."""
+        for table in (self.remotes, self.conflicts):
+            for key in list(table):
+                clean = redact(key)
+                if clean != key:
+                    entries = table.pop(key)
+                    table.setdefault(clean, entries)
 
 
 def artifact_key(session: str, stage: str) -> str:
@@ -67,34 +87,46 @@ def _clone_id(project: Project) -> int:
 def load_record(project: Project) -> tuple[SyncRecord, bool]:
     """The record of this clone, and whether one existed but was dropped as foreign."""
     path = record_path(project)
-    if not path.exists():
+    shown = project.workspace.rel(path)
+    restart = "; delete it to start over (differing artifacts become conflicts)"
+    text = local_root(project.workspace.root).read_text(path)
+    if text is None:
         return SyncRecord(clone=_clone_id(project)), False
     try:
-        record = load_model(path, SyncRecord)
-    except BadFile as exc:
-        raise BadFile(
-            project.workspace.rel(path),
-            exc.message.split(": ", 1)[1]
-            + "; delete it to start over (differing artifacts become conflicts)",
-        ) from None
+        record = SyncRecord.model_validate(json.loads(text))
+    except (ValueError, RecursionError) as exc:
+        if isinstance(exc, ValidationError):
+            raise BadFile(shown, f"does not match its schema: {pydantic_problem(exc)}{restart}") from None
+        raise BadFile(shown, f"invalid JSON{restart}") from None
     clone = _clone_id(project)
     if record.clone != clone:
         return SyncRecord(clone=clone), True
+    record.scrub_remote_keys()
     return record, False
 
 
+def ensure_ignored(project: Project) -> None:
+    """Give `.sync/` its own .gitignore: it describes this clone only."""
+    root = local_root(project.workspace.root)
+    ignore = record_dir(project) / ".gitignore"
+    if not root.exists(ignore):
+        root.write_text(ignore, "# Per-clone sync state: never commit it.\n*\n")
+
+
 def save_record(project: Project, record: SyncRecord) -> None:
-    directory = record_dir(project)
-    ignore = directory / ".gitignore"
-    if not ignore.exists():
-        atomic_write_text(ignore, "# Per-clone sync state: never commit it.\n*\n")
-    save_model(record_path(project), record)
+    ensure_ignored(project)
+    record.scrub_remote_keys()
+    record.conflicts = {remote: table for remote, table in record.conflicts.items() if table}
+    text = dump_json(record.model_dump(mode="json"))
+    local_root(project.workspace.root).write_text(record_path(project), text)
 
 
 def cached_sha(record: SyncRecord, key: str, path: Path) -> str | None:
-    """The file's sha256 from its fingerprint if size and mtime are unchanged, else ``None``."""
+    """The file's sha256 from its fingerprint if size and mtime are unchanged, else ``None``.
+
+    ``path`` is the file's resolved path (``confine.Root.real``): its own status is taken."""
     try:
-        st = path.stat()
+        st = path.lstat()
     except OSError:
         return None
     fp = record.files.get(key)
@@ -104,9 +136,10 @@ def cached_sha(record: SyncRecord, key: str, path: Path) -> str | None:
 
 
 def remember(record: SyncRecord, key: str, path: Path, sha256: str) -> None:
-    """Fingerprint ``path`` as holding ``sha256`` unless it is too fresh to trust (see RACY_WINDOW_NS)."""
+    """Fingerprint ``path`` (resolved) as holding ``sha256`` unless it is too fresh to trust (see
+    RACY_WINDOW_NS)."""
     try:
-        st = path.stat()
+        st = path.lstat()
     except OSError:
         record.files.pop(key, None)
         return

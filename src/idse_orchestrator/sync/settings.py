@@ -7,16 +7,15 @@ config.yaml is refused rather than ignored, because a file is easily committed a
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from idse_orchestrator import ids
 from idse_orchestrator.errors import BadFile, InvalidName, UsageError
 from idse_orchestrator.fsutil import pydantic_problem
+from idse_orchestrator.sync.redact import MASK, has_secret, redact, scrub, secret_parts
 from idse_orchestrator.workspace import Project, Workspace
 
 TOKEN_ENV = "IDSE_SYNC_TOKEN"
@@ -35,9 +34,6 @@ ENV_VARS: dict[str, str] = {
 }
 DEFAULTS: dict[str, Any] = {"timeout": 30.0, "connect_timeout": 10.0, "retries": 3, "backoff": 0.5}
 SECRET_KEYS = ("token", "password", "secret", "api_key", "apikey", "bearer")
-_SECRET_PARAM = re.compile(r"pass|token|secret|key", re.IGNORECASE)
-_KV_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
-MASK = "***"
 
 
 class SyncSection(BaseModel):
@@ -97,69 +93,33 @@ class SyncSettings(BaseModel):
 
     def secrets(self) -> list[str]:
         """Every secret value, so error text from libraries can be scrubbed of them."""
-        out: list[str | None] = [s.get_secret_value() for s in (self.token, self.dsn) if s is not None]
-        out.append(dsn_password(self.dsn.get_secret_value()) if self.dsn else None)
+        out = [s.get_secret_value() for s in (self.token, self.dsn) if s is not None]
+        if self.dsn:
+            out.extend(secret_parts(self.dsn.get_secret_value()))
         # Credentials in IDSE_SYNC_URL are allowed (the environment is private) but never shown.
-        out.append(dsn_password(self.url) if self.url and "://" in self.url else None)
+        if self.url:
+            out.extend(secret_parts(self.url))
         return [s for s in out if s]
 
     def scrub(self, text: str) -> str:
-        for secret in self.secrets():
-            # Replacing a one- or two-letter "secret" would mangle every message and hide nothing.
-            if len(secret) >= 4:
-                text = text.replace(secret, MASK)
-        return text
+        """``text`` without any secret of these settings, nor any URL or DSN secret (``redact``)."""
+        return scrub(text, self.secrets())
 
 
-def mask_url(url: str) -> str:
-    """``url`` with any password in the user part and any secret-looking query value replaced."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, host = netloc.rsplit("@", 1)
-            user = userinfo.split(":", 1)[0]
-            netloc = f"{user}:{MASK}@{host}" if ":" in userinfo else f"{user}@{host}"
-        query = urlencode(
-            [
-                (k, MASK if _SECRET_PARAM.search(k) else v)
-                for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            ],
-            safe="*",
-        )
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    except ValueError:
-        return MASK
+def env_secrets(env: Mapping[str, str] | None = None) -> list[str]:
+    """The secrets the environment gives sync (the token; passwords and secret parameters of the URL
+    and DSN), so any text can be scrubbed of them before it is shown, even before settings load."""
+    env = os.environ if env is None else env
+    out: list[str] = [env[TOKEN_ENV]] if env.get(TOKEN_ENV) else []
+    for var in (ENV_VARS["url"], ENV_VARS["dsn"]):
+        if env.get(var):
+            out.extend(secret_parts(env[var]))
+    return out
 
 
-def mask_dsn(dsn: str) -> str:
-    """A PostgreSQL connection string (URL or ``key=value`` form) with its password masked."""
-    if "://" in dsn:
-        return mask_url(dsn)
-    return _KV_PASSWORD.sub(lambda m: m.group(1) + MASK, dsn)
-
-
-def dsn_password(dsn: str) -> str | None:
-    if "://" in dsn:
-        try:
-            parts = urlsplit(dsn)
-            password = parts.password
-            for key, value in parse_qsl(parts.query):
-                if key.lower() == "password":
-                    password = value
-        except ValueError:
-            return None
-        return password or None
-    match = _KV_PASSWORD.search(dsn)
-    return match.group(2).strip("'") if match else None
-
-
-def _url_has_password(url: str) -> bool:
-    try:
-        parts = urlsplit(url)
-        return parts.password is not None or any(_SECRET_PARAM.search(k) for k, _ in parse_qsl(parts.query))
-    except ValueError:
-        return False
+def scrub_text(text: str, env: Mapping[str, str] | None = None) -> str:
+    """Any text about to be shown, scrubbed of URL/DSN secrets and of the environment's secrets."""
+    return scrub(text, env_secrets(env))
 
 
 def _from_config(ws: Workspace) -> dict[str, Any]:
@@ -178,10 +138,12 @@ def _from_config(ws: Workspace) -> dict[str, Any]:
         raise BadFile(where, f"invalid sync setting: {pydantic_problem(exc)}") from None
     if section.url is not None and section.path is not None:
         raise BadFile(where, "sync.url and sync.path are alternatives; set only one")
-    if section.dsn and dsn_password(section.dsn):
+    if section.dsn and has_secret(section.dsn):
         raise BadFile(where, "sync.dsn contains a password; put it in IDSE_SYNC_DSN or PGPASSWORD instead")
-    if section.url and _url_has_password(section.url):
-        raise BadFile(where, "sync.url contains a password or token; use IDSE_SYNC_TOKEN instead")
+    for key in ("url", "path"):
+        value = getattr(section, key)
+        if value and has_secret(value):
+            raise BadFile(where, f"sync.{key} contains a password or token; use IDSE_SYNC_TOKEN instead")
     values = section.model_dump(exclude_none=True)
     if "path" in values:
         values["url"] = values.pop("path")
@@ -265,8 +227,8 @@ def describe(settings: SyncSettings) -> dict[str, Any]:
     """The effective settings for display: secrets masked, each with its source."""
     values: dict[str, Any] = {
         "backend": settings.backend,
-        "url": mask_url(settings.url) if settings.url else None,
-        "dsn": mask_dsn(settings.dsn.get_secret_value()) if settings.dsn else None,
+        "url": redact(settings.url) if settings.url else None,
+        "dsn": redact(settings.dsn.get_secret_value()) if settings.dsn else None,
         "token": MASK if settings.token else None,
         "project": settings.project,
         "schema": settings.db_schema,

@@ -34,12 +34,21 @@ def content_sha256(content: str) -> str:
 
 @dataclass(frozen=True)
 class ArtifactRef:
-    """One listed artifact. Names come from the store unchecked: the engine validates them."""
+    """One listed artifact. Names come from the store unchecked: the engine validates them.
+
+    ``problem`` set: the store lists the document but refuses to serve it (say, a symlink leading
+    out of a filesystem remote); the engine reports it as rejected and leaves it alone.
+    """
 
     session: str
     stage: str
     sha256: str
     revision: str
+    problem: str | None = None
+
+    @classmethod
+    def refused(cls, session: str, stage: str, problem: str) -> ArtifactRef:
+        return cls(session, stage, "", "", problem)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ from urllib3.util.retry import Retry
 
 from idse_orchestrator.errors import RemoteError, UsageError
 from idse_orchestrator.fsutil import pydantic_problem
-from idse_orchestrator.sync.settings import SyncSettings, mask_url
+from idse_orchestrator.sync.redact import redact
+from idse_orchestrator.sync.settings import SyncSettings
 from idse_orchestrator.sync.store import Artifact, ArtifactRef, WriteResult
 from idse_orchestrator.workspace import Workspace
 
@@ -90,16 +91,23 @@ def _is_loopback(host: str) -> bool:
 
 class ArtifactCoreStore:
     def __init__(self, settings: SyncSettings, ca_bundle: Path | None = None) -> None:
-        url = (settings.url or "").rstrip("/")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise UsageError(f"artifact-core needs an http(s) base URL, got {mask_url(url)!r}")
+        url = settings.url or ""
+        try:
+            parts = urlsplit(url)
+            hostname = parts.hostname
+        except ValueError:
+            hostname = None
+        if hostname is None or parts.scheme not in ("http", "https"):
+            raise UsageError(f"artifact-core needs an http(s) base URL, got {redact(url)!r}")
         token = settings.token.get_secret_value() if settings.token else None
-        if token and parts.scheme == "http" and not _is_loopback(parts.hostname):
-            raise UsageError(f"refusing to send the token over plain http to {parts.hostname}; use https")
+        if token and parts.scheme == "http" and not _is_loopback(hostname):
+            raise UsageError(f"refusing to send the token over plain http to {hostname}; use https")
         self.settings = settings
-        self.base = url
-        self.shown = mask_url(url)
+        # Request paths go after the base path; a query of the base URL (a signed URL's ?sig=…)
+        # goes after them, on every request.
+        self.base = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+        self.query = f"?{parts.query}" if parts.query else ""
+        self.shown = redact(self.base + self.query)
         self.project = settings.project
         self.description = f"artifact-core {self.shown} (project {settings.project})"
         retry = Retry(
@@ -150,11 +158,11 @@ class ArtifactCoreStore:
 
     def _call(self, method: str, path: str, body: Any = None) -> tuple[int, Any, str]:
         """Send one request (retried by urllib3); returns status, decoded JSON body, and a label."""
-        where = f"{method} {self.shown}{path}"
+        where = f"{method} {redact(self.base + path + self.query)}"
         try:
             response = self.session.request(
                 method,
-                self.base + path,
+                self.base + path + self.query,
                 json=body,
                 auth=self.auth,
                 timeout=(self.settings.connect_timeout, self.settings.timeout),

@@ -3,18 +3,27 @@
 The workspace's own `.idse/` tree is the canonical local store (``local_store``); a directory
 elsewhere, such as a shared drive, is a remote. The revision of a document is its sha256: content
 addressing needs no counter file, and two writers agreeing on content agree on the revision.
+
+Every access goes through a ``confine.Root``: the workspace for the local store, the sync directory
+for a remote. A symbolic link leading outside it is refused (the document is listed as refused,
+and a read or write raises ``Escape``), never followed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from idse_orchestrator import ids
 from idse_orchestrator.errors import BadFile, InvalidName, RemoteError, UsageError
-from idse_orchestrator.fsutil import atomic_write_text, dump_json, file_lock, read_json, read_text
+from idse_orchestrator.fsutil import dump_json
 from idse_orchestrator.stages import BY_NAME, STAGES
+from idse_orchestrator.sync.confine import Escape, Root, local_root
+from idse_orchestrator.sync.redact import redact
 from idse_orchestrator.sync.settings import SyncSettings
 from idse_orchestrator.sync.store import Artifact, ArtifactRef, WriteResult, content_sha256
 from idse_orchestrator.workspace import Project, Workspace
@@ -24,12 +33,13 @@ LOCK_FILE = ".store.lock"
 
 
 class FilesystemStore:
-    def __init__(self, root: Path, project: str, *, remote: bool) -> None:
+    def __init__(self, root: Path, project: str, *, remote: bool, confine: Root | None = None) -> None:
         self.root = root
         self.project = ids.project_name(project)
-        # A remote never follows symlinks: a link on a shared drive must not pull in local files.
         self.remote = remote
-        self.description = f"filesystem {root} (project {project})"
+        self.confine = confine or Root(root, "the sync directory", prefix="sync directory: ")
+        self.shown_root = redact(str(root))
+        self.description = f"filesystem {self.shown_root} (project {project})"
 
     @property
     def project_dir(self) -> Path:
@@ -44,47 +54,69 @@ class FilesystemStore:
     def _check_root(self) -> None:
         if self.remote and not self.root.is_dir():
             raise RemoteError(
-                f"sync directory {self.root} does not exist (not mounted?); create it with 'idse sync init'"
+                f"sync directory {self.shown_root} does not exist (not mounted?); "
+                "create it with 'idse sync init'"
             )
 
-    def _usable(self, path: Path) -> bool:
-        if self.remote and path.is_symlink():
-            return False
-        return path.is_file()
-
-    def _read(self, path: Path) -> str:
+    @contextlib.contextmanager
+    def _remote_errors(self) -> Iterator[None]:
+        """A remote that cannot be written is a remote error (exit 1), not a local bad file."""
         try:
-            return read_text(path)
+            yield
         except BadFile as exc:
             if self.remote:
-                raise RemoteError(exc.message) from None
+                raise RemoteError(redact(exc.message)) from None
+            raise
+
+    def _read(self, path: Path) -> str | None:
+        try:
+            return self.confine.read_text(path)
+        except BadFile as exc:
+            if self.remote:
+                raise RemoteError(redact(exc.message)) from None
             raise
 
     def list_artifacts(self) -> list[ArtifactRef]:
+        """Every document, plus a refused entry (``problem`` set) for each one behind a link that
+        leads outside the directory; a link inside it is followed."""
         self._check_root()
         sessions_dir = self.project_dir / "sessions"
-        if not sessions_dir.is_dir():
+        if not self.confine.is_dir(sessions_dir):
             return []
         refs: list[ArtifactRef] = []
-        for entry in sorted(sessions_dir.iterdir()):
+        for name in self.confine.listdir(sessions_dir):
             # Names that cannot be sessions (dot folders, junk) are not idse data: skip them silently.
-            if not ids.is_valid_session_id(entry.name) or not entry.is_dir():
+            if not ids.is_valid_session_id(name):
                 continue
-            if self.remote and entry.is_symlink():
+            entry = sessions_dir / name
+            try:
+                if not self.confine.is_dir(entry):
+                    continue
+            except Escape as exc:
+                refs.extend(ArtifactRef.refused(name, stage.name, exc.message) for stage in STAGES)
                 continue
             for stage in STAGES:
                 path = entry / stage.relpath
-                if self._usable(path):
-                    digest = content_sha256(self._read(path))
-                    refs.append(ArtifactRef(entry.name, stage.name, digest, digest))
+                try:
+                    if not self.confine.is_file(path):
+                        continue
+                    content = self._read(path)
+                except Escape as exc:
+                    refs.append(ArtifactRef.refused(name, stage.name, exc.message))
+                    continue
+                if content is not None:
+                    digest = content_sha256(content)
+                    refs.append(ArtifactRef(name, stage.name, digest, digest))
         return refs
 
     def read_artifact(self, session: str, stage: str) -> Artifact | None:
         self._check_root()
         path = self._path(session, stage)
-        if not self._usable(path):
+        if not self.confine.is_file(path):
             return None
         content = self._read(path)
+        if content is None:
+            return None
         digest = content_sha256(content)
         return Artifact(session, stage, content, digest, digest)
 
@@ -93,37 +125,42 @@ class FilesystemStore:
     ) -> WriteResult:
         self._check_root()
         path = self._path(session, stage)
+        self.confine.real(path)  # refuse before taking the lock or creating any folder
         # The lock makes check-then-write atomic against other idse processes using this store.
-        with file_lock(self.project_dir / LOCK_FILE, what="sync store"):
+        with self._remote_errors(), self.confine.lock(self.project_dir / LOCK_FILE, what="sync store"):
             current = self.read_artifact(session, stage)
             current_rev = current.revision if current else None
             if current_rev != base_revision:
                 return WriteResult(False, current_rev, current.sha256 if current else None)
-            if self.remote and path.is_symlink():
-                path.unlink()
-            atomic_write_text(path, content)
+            self.confine.write_text(path, content)
         return WriteResult(True, sha256, sha256)
 
     def read_project_state(self) -> dict[str, Any]:
         self._check_root()
         path = self.project_dir / STATE_FILE
-        if not self._usable(path):
+        try:
+            text = self._read(path) if self.confine.is_file(path) else None
+        except Escape as exc:
+            raise RemoteError(exc.message) from None
+        if text is None:
             return {}
         try:
-            data = read_json(path)
-        except BadFile as exc:
-            raise RemoteError(exc.message) from None
+            data = json.loads(text)
+        except (ValueError, RecursionError):
+            raise RemoteError(f"{self.confine.show(path)}: invalid JSON") from None
         if not isinstance(data, dict):
-            raise RemoteError(f"{path}: expected a JSON object")
+            raise RemoteError(f"{self.confine.show(path)}: expected a JSON object")
         return data
 
     def write_project_state(self, state: dict[str, Any]) -> None:
         self._check_root()
-        atomic_write_text(self.project_dir / STATE_FILE, dump_json(state))
+        with self._remote_errors():
+            self.confine.write_text(self.project_dir / STATE_FILE, dump_json(state))
 
     def init(self) -> str:
-        self.project_dir.mkdir(parents=True, exist_ok=True)
-        return f"sync directory ready: {self.project_dir}"
+        with self._remote_errors():
+            self.confine.mkdir(self.project_dir)
+        return f"sync directory ready: {redact(str(self.project_dir))}"
 
     def close(self) -> None:
         pass
@@ -131,18 +168,23 @@ class FilesystemStore:
 
 def local_store(project: Project) -> FilesystemStore:
     """The workspace's own `.idse/` tree seen as a design store: the canonical local side."""
-    return FilesystemStore(project.workspace.idse_dir, project.name, remote=False)
+    ws = project.workspace
+    return FilesystemStore(ws.idse_dir, project.name, remote=False, confine=local_root(ws.root))
 
 
 def directory_from_url(url: str, ws: Workspace) -> Path:
     """A plain path or a ``file://`` URL; relative paths are relative to the workspace root."""
     if url.lower().startswith("file:"):
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname or ""
+        except ValueError:
+            raise UsageError(f"invalid file URL {redact(url)!r}") from None
         if parts.netloc not in ("", "localhost"):
-            raise UsageError(f"file URL {url!r} names host {parts.netloc!r}; only local paths are supported")
+            raise UsageError(f"file URL {redact(url)!r} names host {host!r}; only local paths are supported")
         raw = unquote(parts.path)
     elif "://" in url:
-        raise UsageError(f"the filesystem backend needs a path or a file:// URL, not {url!r}")
+        raise UsageError(f"the filesystem backend needs a path or a file:// URL, not {redact(url)!r}")
     else:
         raw = url
     path = Path(raw).expanduser()
@@ -158,5 +200,5 @@ def open_store(settings: SyncSettings, ws: Workspace) -> FilesystemStore:
         )
     root = directory_from_url(settings.url, ws)
     if root == ws.idse_dir.resolve():
-        raise UsageError(f"the sync directory {root} is this workspace's own .idse/ tree")
+        raise UsageError(f"the sync directory {redact(str(root))} is this workspace's own .idse/ tree")
     return FilesystemStore(root, settings.project, remote=True)

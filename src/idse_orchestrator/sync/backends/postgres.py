@@ -9,11 +9,13 @@ Supabase's pooler) work.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
 from idse_orchestrator.errors import RemoteError, UsageError
-from idse_orchestrator.sync.settings import SyncSettings, mask_dsn
+from idse_orchestrator.sync.redact import redact
+from idse_orchestrator.sync.settings import SyncSettings
 from idse_orchestrator.sync.store import Artifact, ArtifactRef, WriteResult
 from idse_orchestrator.workspace import Workspace
 
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
 
 ARTIFACTS = "idse_artifacts"
 STATE = "idse_project_state"
+_QUOTED = re.compile(r'"([^"]*)"')
+_PUNCTUATION = re.compile(r"[^\w\s]?")
 INSTALL_HINT = "the postgres sync backend needs psycopg: pip install 'idse-orchestrator[postgres]'"
 
 
@@ -33,7 +37,7 @@ class PostgresStore:
         self.dsn = settings.dsn.get_secret_value()
         self.project = settings.project
         self.schema = settings.db_schema
-        where = mask_dsn(self.dsn) + (f" schema {self.schema}" if self.schema else "")
+        where = redact(self.dsn) + (f" schema {self.schema}" if self.schema else "")
         self.description = f"postgres {where} (project {self.project})"
         self._conn: psycopg.Connection[Any] | None = None
 
@@ -84,6 +88,10 @@ class PostgresStore:
                 if attempt > self.settings.retries:
                     raise self._error(exc) from None
                 time.sleep(self.settings.backoff * (2 ** (attempt - 1)))
+            except psycopg.ProgrammingError as exc:
+                raise bad_dsn(self.settings, exc) from None
+            except psycopg.Error as exc:
+                raise self._error(exc) from None
         self._conn = conn
         return conn
 
@@ -216,11 +224,28 @@ class PostgresStore:
             self._conn = None
 
 
+def bad_dsn(settings: SyncSettings, exc: Exception) -> UsageError:
+    """A connection string libpq cannot parse: bad input (exit 2), shown without any of its text.
+
+    libpq quotes the offending part of the string in its message; every quoted part but a lone
+    punctuation mark is dropped, and the rest scrubbed, so no fragment of a password is shown."""
+    reason = " ".join(str(exc).split())
+    reason = _QUOTED.sub(lambda m: m.group(0) if _PUNCTUATION.fullmatch(m.group(1)) else '"…"', reason)
+    where = settings.sources.get("dsn", "sync.dsn").removeprefix("env ")
+    if where == "config":
+        where = "sync.dsn in .idse/config.yaml"
+    return UsageError(f"{where}: not a valid PostgreSQL connection string ({settings.scrub(reason)[:200]})")
+
+
 def open_store(settings: SyncSettings, ws: Workspace) -> PostgresStore:
     if settings.dsn is None:
         raise UsageError("the postgres backend needs a connection string: set IDSE_SYNC_DSN (or sync.dsn)")
     try:
-        import psycopg  # noqa: F401
+        import psycopg
     except ImportError:
         raise UsageError(INSTALL_HINT) from None
+    try:
+        psycopg.conninfo.conninfo_to_dict(settings.dsn.get_secret_value())
+    except psycopg.Error as exc:
+        raise bad_dsn(settings, exc) from None
     return PostgresStore(settings)

@@ -1,0 +1,210 @@
+"""The symlink policy of sync, in one place: every file sync reads or writes goes through a ``Root``.
+
+A path is used only when each symbolic link on the way to it (a folder above it, or the file
+itself) resolves to a place inside the root it belongs to: the workspace's repository root (the
+folder holding `.idse/`) for local files, the sync directory for a filesystem remote. Otherwise the
+path is refused with ``Escape`` and is neither read nor written. The folder chain is resolved and
+checked first; the file itself is then opened with ``O_NOFOLLOW`` (and written by renaming a
+temporary file over it, which replaces a link rather than following it), so a link swapped in
+between the check and the use is refused too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+from idse_orchestrator.errors import EXIT_FINDINGS, BadFile, IdseError
+from idse_orchestrator.fsutil import MAX_DOCUMENT_BYTES, atomic_write_text, file_lock, human_size
+
+_OPEN_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+_OPEN_READ |= getattr(os, "O_CLOEXEC", 0)
+
+
+class Escape(IdseError):
+    """A path that leads, through a symbolic link, outside the root it belongs to."""
+
+    exit_code = EXIT_FINDINGS
+
+
+class Root:
+    """A directory whose files sync may use, and the checks that keep every access inside it.
+
+    ``what`` names the root in messages ("the workspace"); ``prefix`` goes before a path relative to
+    it ("sync directory: "), so messages never show an absolute path the user did not type.
+    """
+
+    def __init__(self, root: Path, what: str, prefix: str = "") -> None:
+        self.lexical = Path(os.path.abspath(root))
+        self.real_root = Path(os.path.realpath(root))
+        self.what = what
+        self.prefix = prefix
+
+    # -- checks ---------------------------------------------------------------------------------
+
+    def contains(self, real: Path) -> bool:
+        return real == self.real_root or self.real_root in real.parents
+
+    def show(self, path: Path) -> str:
+        try:
+            rel = Path(os.path.abspath(path)).relative_to(self.lexical).as_posix()
+        except ValueError:
+            rel = str(path)
+        return f"{self.prefix}{rel}"
+
+    def _escape(self, shown: Path) -> Escape:
+        return Escape(f"{self.show(shown)} is a symbolic link to outside {self.what}; not followed")
+
+    def real(self, path: Path) -> Path:
+        """``path`` with every symlink on it resolved, or ``Escape`` if one leads outside the root.
+
+        The part that does not exist yet is returned as is, under the resolved part that does.
+        """
+        absolute = Path(os.path.abspath(path))
+        try:
+            parts = absolute.relative_to(self.lexical).parts
+        except ValueError:
+            raise Escape(f"{path} is outside {self.what}; not used") from None
+        current = self.real_root
+        for i, part in enumerate(parts):
+            candidate = current / part
+            try:
+                st = os.lstat(candidate)
+            except (FileNotFoundError, NotADirectoryError):
+                return candidate.joinpath(*parts[i + 1 :])
+            except OSError as exc:
+                raise BadFile(self.show(absolute), f"cannot be used ({exc.strerror or exc})") from None
+            if stat.S_ISLNK(st.st_mode):
+                target = Path(os.path.realpath(candidate))
+                if not self.contains(target):
+                    raise self._escape(self.lexical.joinpath(*parts[: i + 1]))
+                candidate = target
+            current = candidate
+        return current
+
+    def allowed(self, path: Path) -> bool:
+        try:
+            self.real(path)
+        except Escape:
+            return False
+        return True
+
+    def lstat(self, path: Path) -> os.stat_result | None:
+        """The status of the resolved ``path`` (``None`` when it does not exist)."""
+        try:
+            return os.lstat(self.real(path))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def is_file(self, path: Path) -> bool:
+        st = self.lstat(path)
+        return st is not None and stat.S_ISREG(st.st_mode)
+
+    def is_dir(self, path: Path) -> bool:
+        st = self.lstat(path)
+        return st is not None and stat.S_ISDIR(st.st_mode)
+
+    def exists(self, path: Path) -> bool:
+        return self.lstat(path) is not None
+
+    def listdir(self, path: Path) -> list[str]:
+        real = self.real(path)
+        try:
+            return sorted(os.listdir(real))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except OSError as exc:
+            raise BadFile(self.show(path), f"cannot be listed ({exc.strerror or exc})") from None
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def read_text(self, path: Path, *, limit: int = MAX_DOCUMENT_BYTES) -> str | None:
+        """The UTF-8 text of ``path``, ``None`` if it does not exist, ``BadFile`` if unreadable."""
+        real = self.real(path)
+        shown = self.show(path)
+        try:
+            fd = os.open(real, _OPEN_READ)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                # O_NOFOLLOW: the resolved path became a symlink after the check (or is a loop).
+                raise Escape(f"{shown} is a symbolic link that cannot be followed safely") from None
+            if isinstance(exc, PermissionError):
+                raise BadFile(shown, "cannot be read (permission denied)") from None
+            raise BadFile(shown, f"cannot be read ({exc.strerror or exc})") from None
+        with os.fdopen(fd, "rb") as fh:
+            mode = os.fstat(fh.fileno()).st_mode
+            if stat.S_ISDIR(mode):
+                raise BadFile(shown, "is a directory, expected a file")
+            if not stat.S_ISREG(mode):
+                # A FIFO or device would block or stream forever.
+                raise BadFile(shown, "is not a regular file")
+            try:
+                data = fh.read(limit + 1)
+            except OSError as exc:
+                raise BadFile(shown, f"cannot be read ({exc.strerror or exc})") from None
+        if len(data) > limit:
+            raise BadFile(shown, f"is larger than {human_size(limit)}")
+        if b"\x00" in data:
+            raise BadFile(shown, "is a binary file, expected UTF-8 text")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise BadFile(shown, f"is not valid UTF-8 (line {line})") from None
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def _ensure_dir(self, path: Path, real: Path) -> None:
+        """Create the resolved folder ``real`` (for ``path``); refuse a link that appears meanwhile."""
+        try:
+            os.makedirs(real, exist_ok=True)
+        except OSError as exc:
+            raise BadFile(self.show(path), f"cannot be created ({exc.strerror or exc})") from None
+        if Path(os.path.realpath(real)) != real or not self.contains(real):
+            raise self._escape(path)
+
+    def mkdir(self, path: Path) -> Path:
+        real = self.real(path)
+        self._ensure_dir(path, real)
+        return real
+
+    def write_text(self, path: Path, text: str) -> None:
+        """Atomically replace ``path`` (a symlink inside the root: its target) with ``text``."""
+        real = self.real(path)
+        self._ensure_dir(path.parent, real.parent)
+        if os.path.islink(real):
+            raise self._escape(path)  # became a link after the check
+        try:
+            # A temporary file renamed over ``real``: rename replaces a directory entry, it never
+            # writes through a link that might appear at the destination meanwhile.
+            atomic_write_text(real, text)
+        except OSError as exc:
+            raise BadFile(self.show(path), f"cannot be written ({exc.strerror or exc})") from None
+
+    def unlink(self, path: Path) -> None:
+        """Remove ``path`` if it exists (a link is removed itself, its target is left alone)."""
+        parent = self.real(path.parent)
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            os.unlink(parent / path.name)
+
+    @contextlib.contextmanager
+    def lock(self, path: Path, *, what: str) -> Iterator[None]:
+        real = self.real(path)
+        self._ensure_dir(path.parent, real.parent)
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(file_lock(real, what=what))
+            except OSError as exc:
+                raise BadFile(self.show(path), f"cannot be locked ({exc.strerror or exc})") from None
+            yield
+
+
+def local_root(workspace_root: Path) -> Root:
+    """The root of local files: the repository (the folder holding `.idse/`)."""
+    return Root(workspace_root, "the workspace")
