@@ -258,7 +258,7 @@ def sync_resolve(
     since, the copy is refreshed, nothing is overwritten, and the command exits 1.
     """
     from idse_orchestrator.errors import UsageError
-    from idse_orchestrator.sync.engine import resolve
+    from idse_orchestrator.sync.resolve import resolve
 
     if ours and theirs:
         raise UsageError("--ours and --theirs exclude each other: choose the one side to keep")

@@ -14,7 +14,7 @@ import hashlib
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,45 +22,21 @@ from idse_orchestrator import __version__
 from idse_orchestrator.engine.context import BuildContext
 from idse_orchestrator.engine.graph import task_name
 from idse_orchestrator.engine.index import PROJECT_OWNER, BuildIndex, OwnerRow
-from idse_orchestrator.engine.results import read_result
+from idse_orchestrator.engine.outcome import (
+    VALIDATION_FAMILIES,
+    BuildReport,
+    owner_findings,
+    record_failures,
+    report,
+    warn_regenerated,
+)
 from idse_orchestrator.errors import UsageError
 from idse_orchestrator.fsutil import file_lock
-from idse_orchestrator.governance.engine import Finding, summarize
 from idse_orchestrator.stages import STAGES
 from idse_orchestrator.workspace import Project, Workspace
 
 DEFAULT_FAMILIES = ("validate", "session", "registry", "state", "agents", "compile")
-VALIDATION_FAMILIES = ("validate", "session", "registry")
 FAMILY_ORDER = ("validate", "session", "registry", "state", "agents", "compile", "sync")
-
-
-@dataclass
-class BuildReport:
-    tasks: list[dict[str, Any]]
-    findings: list[Finding]
-    sessions: tuple[str, ...]
-    warnings: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    cache: str = ""  # the cache folder the results are in ("" = the workspace's own)
-
-    @property
-    def summary(self) -> dict[str, int]:
-        counts = {"ran": 0, "up-to-date": 0, "failed": 0, "skipped": 0}
-        for t in self.tasks:
-            counts[t["status"]] = counts.get(t["status"], 0) + 1
-        return {
-            "tasks": len(self.tasks),
-            "ran": counts["ran"],
-            "up_to_date": counts["up-to-date"],
-            "failed": counts["failed"],
-            "skipped": counts["skipped"],
-            **summarize(self.findings, len(self.sessions)),
-        }
-
-    @property
-    def exit_code(self) -> int:
-        errors = any(f.severity == "error" for f in self.findings)
-        return 1 if errors or self.failed else 0
 
 
 @contextlib.contextmanager
@@ -119,7 +95,7 @@ def sqlite_header_ok(path: Path) -> bool:
 
 def recover_cache(ws: Workspace, ctx: BuildContext, warn: Callable[[str], None]) -> bool:
     """Move an unreadable dependency database aside so the build starts from scratch."""
-    from idse_orchestrator.engine.doit_adapter import check_db
+    from idse_orchestrator.engine.doit_state import check_db
 
     problem = check_db(str(ws.root / dep_file(ctx)))
     if problem is not None:
@@ -311,7 +287,7 @@ def _build(
         complete_rows, outcomes, tasks = _run(
             ws, run_ctx, index, key, families, jobs, force, progress, warn, want_reasons
         )
-    return _report(base, families, trusted, complete_rows, outcomes, tasks)
+    return report(base, families, trusted, complete_rows, outcomes, tasks)
 
 
 def _run(
@@ -342,14 +318,14 @@ def _run(
     )
     for path in result.moved:
         warn(f"{path} changed while the build ran; what depends on it is checked again next build")
-    _warn_regenerated(result.outcomes, warn)
+    warn_regenerated(result.outcomes, warn)
     rows: dict[str, OwnerRow] = {}
     by_owner: dict[str, list[str]] = {}
     for task in result.tasks:
         by_owner.setdefault(reconcile.owner_of(task), []).append(task_name(task))
     for owner in result.complete:
         rows[owner] = OwnerRow(
-            _owner_families(ctx, families, owner), by_owner.get(owner, []), _owner_findings(ctx, owner)
+            _owner_families(ctx, families, owner), by_owner.get(owner, []), owner_findings(ctx, owner)
         )
     forget = [o for o in [*ctx.sessions, PROJECT_OWNER] if o not in rows]
     if not ctx.partial:
@@ -364,104 +340,3 @@ def _run(
     failed = sorted(n for n, o in result.outcomes.items() if o.status == "failed")
     record_failures(ctx, failed, bool(result.outcomes))
     return rows, result.outcomes, result.tasks
-
-
-# Derived files that are tracked in git: a change to one of them by anyone but idse is worth a word.
-_TRACKED_DERIVED = ("session_state.json", "baselines.json", ".profile.yaml")
-
-
-def _warn_regenerated(outcomes: dict[str, Any], warn: Callable[[str], None]) -> None:
-    for o in outcomes.values():
-        for reason in o.reasons:
-            kind, _, path = reason.partition(": ")
-            if kind == "changed_target" and path.endswith(_TRACKED_DERIVED):
-                warn(f"{path} was changed outside idse (it is derived); regenerated")
-
-
-def _owner_findings(ctx: BuildContext, owner: str) -> list[dict[str, Any]]:
-    rel = ctx.project_result_rel() if owner == PROJECT_OWNER else ctx.session_result_rel(owner)
-    data = read_result(ctx.abs(rel)) or {}
-    return list(data.get("findings", []))
-
-
-def _report(
-    base: BuildContext,
-    families: tuple[str, ...],
-    trusted: dict[str, OwnerRow],
-    complete: dict[str, OwnerRow],
-    outcomes: dict[str, Any],
-    tasks: list[dict[str, Any]],
-) -> BuildReport:
-    """Findings and task list: remembered for owners doit was not asked about, read from the results
-    of this run for the others (for an owner that did not complete, from the tasks that did)."""
-    report_tasks: list[dict[str, Any]] = []
-    findings: list[Finding] = []
-    generated = {task_name(t): t for t in tasks}
-    for owner in [*base.sessions, PROJECT_OWNER]:
-        row = complete.get(owner) or trusted.get(owner)
-        if owner in trusted and owner not in complete:
-            for name in row.tasks if row else []:
-                if name.split(":", 1)[0] in families:
-                    report_tasks.append({"name": name, "status": "up-to-date", "reasons": []})
-        if row is not None:
-            findings.extend(Finding.from_dict(f) for f in row.findings)
-        else:
-            findings.extend(_partial_findings(base, owner, outcomes, generated))
-    for name in generated:
-        o = outcomes.get(name)
-        if o is None:
-            entry = {"name": name, "status": "skipped", "reasons": [], "error": "not run"}
-        else:
-            entry = {"name": name, "status": o.status, "reasons": o.reasons}
-            if o.error:
-                entry["error"] = o.error
-        report_tasks.append(entry)
-    report_tasks.sort(key=lambda t: t["name"])
-    if not any(f in families for f in VALIDATION_FAMILIES):
-        findings = []
-    findings = sorted(set(findings), key=Finding.sort_key)
-    failed = [t["name"] for t in report_tasks if t["status"] == "failed"]
-    return BuildReport(report_tasks, findings, base.sessions, failed=failed, cache=base.cache)
-
-
-def _partial_findings(
-    base: BuildContext, owner: str, outcomes: dict[str, Any], generated: dict[str, dict[str, Any]]
-) -> list[Finding]:
-    done = {n for n, o in outcomes.items() if o.status in ("ran", "up-to-date")}
-    if owner == PROJECT_OWNER:
-        rels = [base.project_result_rel()] if "registry" in done else []
-    elif f"session:{owner}" in done:
-        rels = [base.session_result_rel(owner)]
-    else:
-        rels = [base.result_rel(owner, s.name) for s in STAGES if f"validate:{owner}/{s.name}" in done]
-    out: list[Finding] = []
-    for rel in rels:
-        out.extend(Finding.from_dict(f) for f in (read_result(base.abs(rel)) or {}).get("findings", []))
-    return out
-
-
-def failures_path(ctx: BuildContext) -> Path:
-    return ctx.abs(f"{ctx.cache_rel}/{ctx.project}.failed.json")
-
-
-def record_failures(ctx: BuildContext, failed: list[str], ran: bool) -> None:
-    """Remember which tasks failed last, for `idse graph --status` (doit itself only records successes)."""
-    import json
-
-    from idse_orchestrator.fsutil import write_if_changed
-
-    path = failures_path(ctx)
-    if not ran and not path.exists():
-        return
-    if failed or path.exists():
-        write_if_changed(path, json.dumps(sorted(failed)) + "\n")
-
-
-def last_failures(ctx: BuildContext) -> list[str]:
-    import json
-
-    try:
-        data = json.loads(failures_path(ctx).read_text("utf-8"))
-    except (OSError, ValueError):
-        return []
-    return [str(x) for x in data] if isinstance(data, list) else []

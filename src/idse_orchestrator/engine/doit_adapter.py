@@ -1,4 +1,4 @@
-"""The only module that imports doit.
+"""One of the two modules that import doit (with ``doit_state``, which reads its database).
 
 doit runs embedded as a library: a ``DoitMain`` subclass with a ``TaskLoader2`` that turns idse's
 task dictionaries into doit tasks. It never reads the user's ``pyproject.toml``/``doit.cfg``, offers
@@ -19,7 +19,7 @@ from doit.cmd_base import TaskLoader2
 from doit.cmd_info import Info
 from doit.cmd_list import List
 from doit.cmd_run import Run
-from doit.dependency import Dependency, MD5Checker, SqliteDB, get_file_md5
+from doit.dependency import MD5Checker, SqliteDB, get_file_md5
 from doit.doit_cmd import DoitMain
 from doit.loader import generate_tasks
 from doit.plugin import PluginDict
@@ -366,102 +366,7 @@ def run_tasks(
     return RunResult(code, outcomes, recorder.runtime_errors, out.getvalue())
 
 
-def explain(
-    make_tasks: Callable[[], Iterable[dict[str, Any]]], dep_file: str, name: str
-) -> tuple[str, list[str]]:
-    """Why task ``name`` would run now: ('up-to-date', []) or ('run', reasons)."""
-    tasks = {t.name: t for t in doit_tasks(make_tasks())}
-    task = tasks.get(name)
-    if task is None:
-        raise KeyError(name)
-    dep = Dependency(StateDB, dep_file, checker_cls=RacyMD5Checker)
-    try:
-        status = dep.get_status(task, tasks, get_log=True)
-        values = dep.get_values(task.name)
-    finally:
-        dep.close()
-    return status.status, explain_reasons(status.reasons, values)
-
-
-def check_db(dep_file: str) -> str | None:
-    """None when the state file is usable (or absent); otherwise why it is not."""
-    import sqlite3
-
-    if not os.path.exists(dep_file):
-        return None
-    try:
-        conn = sqlite3.connect(dep_file)
-        try:
-            row = conn.execute("pragma quick_check").fetchone()
-            tables = {r[0] for r in conn.execute("select name from sqlite_master where type='table'")}
-            if "doit" in tables:
-                # doit's own schema: another one (an old or foreign file) would fail mid-build.
-                conn.execute("select task_id, task_data from doit limit 1").fetchall()
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        return str(exc) or type(exc).__name__
-    return None if row and row[0] == "ok" else f"integrity check failed: {row[0] if row else '?'}"
-
-
 def dodo_tasks(task_dicts: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """For dodo.py: idse task dicts in plain doit form."""
     for t in task_dicts:
         yield to_doit(t)
-
-
-def plan(
-    make_tasks: Callable[[], Iterable[dict[str, Any]]], dep_file: str
-) -> dict[str, tuple[str, list[str]]]:
-    """What the next run of these tasks does, running nothing: task -> (status, reasons).
-
-    ``run``: the task reruns for the reasons given. ``up-to-date``: it does not. ``maybe``: only its
-    inputs written by a task that reruns can make it rerun, and only if that task writes different
-    bytes. Downstream tasks declare the *sources* of their upstream tasks, so ``maybe`` is rare: it
-    is left for files that are both written and read by the graph (a stage's baselines).
-    """
-    from idse_orchestrator.engine.graph import task_name
-
-    dicts = list(make_tasks())
-    tasks = {t.name: t for t in doit_tasks(dicts)}
-    producer = {f: task_name(t) for t in dicts for f in task_outputs(t)}
-    reads_of = {task_name(t): list(t.get("reads", [])) for t in dicts}
-    dep = Dependency(StateDB, dep_file, checker_cls=RacyMD5Checker)
-    out: dict[str, tuple[str, list[str]]] = {}
-    try:
-        for name, task in tasks.items():
-            if not task.actions:
-                continue
-            status = dep.get_status(task, tasks, get_log=True)
-            if status.status == "up-to-date":
-                out[name] = ("up-to-date", [])
-            elif status.status == "error":
-                out[name] = ("run", [f"missing_file_dep: {status.error_reason or '?'}"])
-            else:
-                out[name] = ("run", explain_reasons(status.reasons, dep.get_values(name)))
-    finally:
-        dep.close()
-    changed = True
-    while changed:  # propagate along files written by one task and read by another
-        changed = False
-        for name, task in tasks.items():
-            if out.get(name, ("", []))[0] != "up-to-date":
-                continue
-            inputs = [*task.file_dep, *reads_of.get(name, [])]
-            ups = sorted(
-                {producer[f] for f in inputs if f in producer and out[producer[f]][0] != "up-to-date"}
-            )
-            if ups:
-                out[name] = ("maybe", [f"upstream_reruns: {u}" for u in ups])
-                changed = True
-    return out
-
-
-def forget_tasks(dep_file: str, names: Iterable[str]) -> None:
-    """Drop what doit remembers of these tasks: their next run is unconditional."""
-    dep = Dependency(StateDB, dep_file, checker_cls=RacyMD5Checker)
-    try:
-        for name in names:
-            dep.remove(name)
-    finally:
-        dep.close()

@@ -6,15 +6,14 @@ from typing import Any
 
 from idse_orchestrator.engine.build import (
     DEFAULT_FAMILIES,
-    VALIDATION_FAMILIES,
     build,
     dep_file,
     generator,
-    last_failures,
     resolve_sessions,
     working_directory,
 )
 from idse_orchestrator.engine.context import BuildContext
+from idse_orchestrator.engine.outcome import VALIDATION_FAMILIES, last_failures
 from idse_orchestrator.engine.results import read_result
 from idse_orchestrator.errors import NotFound
 from idse_orchestrator.workspace import Project, Workspace
@@ -27,13 +26,13 @@ def build_plan(
     families: tuple[str, ...] = DEFAULT_FAMILIES,
 ) -> dict[str, tuple[str, list[str]]]:
     """What the next ``idse build`` would do, task by task, running nothing (``--dry-run``)."""
-    from idse_orchestrator.engine.doit_adapter import plan
+    from idse_orchestrator.engine.doit_state import plan
 
     chosen = resolve_sessions(project, sessions)
     ctx = BuildContext.create(ws, project, chosen)
     if chosen is not None and set(chosen) != set(project.session_ids()):
         ctx = BuildContext(ctx.root, ctx.project, ctx.sessions, ctx.current, partial=True)
-    from idse_orchestrator.engine.doit_adapter import check_db
+    from idse_orchestrator.engine.doit_state import check_db
     from idse_orchestrator.engine.graph import task_name
     from idse_orchestrator.fsutil import ensure_cache_dir
 

@@ -66,7 +66,8 @@ def run(
     progress: Callable[[str], None] | None,
     want_reasons: bool,
 ) -> RunResult:
-    from idse_orchestrator.engine.doit_adapter import forget_tasks, run_tasks
+    from idse_orchestrator.engine.doit_adapter import run_tasks
+    from idse_orchestrator.engine.doit_state import forget_tasks
 
     tasks = generate()
     files: dict[str, set[str]] = {owner: set(paths) for owner, paths in extra_files.items()}

@@ -37,7 +37,8 @@ def validate(
     warn: Callable[[str], None] = lambda _msg: None,
 ) -> ValidationResult:
     """Validate ``sessions`` (all when None). Writes only the build cache, never a tracked file."""
-    from idse_orchestrator.engine.build import VALIDATION_FAMILIES, build
+    from idse_orchestrator.engine.build import build
+    from idse_orchestrator.engine.outcome import VALIDATION_FAMILIES
 
     ruleset = effective_ruleset(ws.config.rules)
     wanted = {ruleset.rule(r).id for r in rule_ids} if rule_ids else None

@@ -6,9 +6,7 @@ in either direction (the remote version is saved beside the local file instead).
 saved after every artifact that really synced, so a failure half-way keeps the progress made and a
 rerun finishes the job. Deletions are not propagated: an artifact missing on one side is restored.
 
-Resolving a conflict is a compare-and-swap against the remote version saved in the `.remote` copy
-(recorded when the copy was written): if the remote moved on since, that is a new conflict, the
-copy is refreshed and nothing is overwritten. Local files are read and written only through the
+Resolving a conflict lives in ``resolve.py``. Local files are read and written only through the
 workspace's ``confine.Root``: a document behind a symlink leading out of the workspace is refused.
 """
 
@@ -19,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from idse_orchestrator import ids
-from idse_orchestrator.errors import Failed, IdseError, InvalidName, RemoteError, UsageError
+from idse_orchestrator.errors import InvalidName, RemoteError
 from idse_orchestrator.fsutil import MAX_DOCUMENT_BYTES
 from idse_orchestrator.stages import BLUEPRINT, BY_NAME, STAGE_NAMES, STAGES
 from idse_orchestrator.sync.backends.filesystem import FilesystemStore, local_store
@@ -251,7 +249,7 @@ def remote_copy_path(project: Project, session: str, stage: str) -> Path:
     return path.with_name(f"{path.stem}.remote{path.suffix}")
 
 
-def _write_conflict_copy(ctx: SyncContext, session: str, stage: str, remote: Artifact) -> Path:
+def write_conflict_copy(ctx: SyncContext, session: str, stage: str, remote: Artifact) -> Path:
     """Save the remote side of a conflict beside the local file, and remember which remote version
     it is: the one ``resolve`` will compare-and-swap against."""
     copy = remote_copy_path(ctx.project, session, stage)
@@ -262,7 +260,7 @@ def _write_conflict_copy(ctx: SyncContext, session: str, stage: str, remote: Art
 
 
 def _save_conflict(ctx: SyncContext, session: str, stage: str, remote: Artifact, report: Report) -> None:
-    copy = _write_conflict_copy(ctx, session, stage, remote)
+    copy = write_conflict_copy(ctx, session, stage, remote)
     report.conflicts.append({"session": session, "stage": stage, "remote_copy": ctx.ws.rel(copy)})
 
 
@@ -384,76 +382,3 @@ def transfer(
     else:
         report.last_sync = read_last_sync(ctx.ws, ctx.project)
     return report
-
-
-def _resolved_against(ctx: SyncContext, session: str, stage: str, remote: Artifact) -> BaseEntry | None:
-    """The remote version the user resolves against: the one saved in the `.remote` copy.
-
-    Normally recorded when the copy was written. A copy written before that was recorded counts
-    when it holds the current remote content (the user has seen exactly that)."""
-    key = artifact_key(session, stage)
-    seen = ctx.seen.get(key)
-    if seen is not None:
-        return seen
-    try:
-        text = ctx.root.read_text(remote_copy_path(ctx.project, session, stage))
-    except Escape:
-        raise
-    except IdseError:
-        return None
-    if text is not None and content_sha256(text) == remote.sha256:
-        return BaseEntry(sha256=remote.sha256, revision=remote.revision)
-    return None
-
-
-def _changed_again(ctx: SyncContext, session: str, stage: str, remote: Artifact, had_copy: bool) -> Failed:
-    """A new conflict found while resolving: refresh the copy, so the next decision is informed."""
-    copy = ctx.ws.rel(_write_conflict_copy(ctx, session, stage, remote))
-    if had_copy:
-        what = f"the remote version of {session}/{stage} changed since its copy was saved"
-    else:
-        what = f"the remote version of {session}/{stage} had not been saved for review"
-    return Failed(f"{what}; nothing was overwritten: review {copy} again, then rerun the command")
-
-
-def resolve(ctx: SyncContext, session: str, stage: str, side: Literal["ours", "theirs"]) -> dict[str, Any]:
-    """Settle a conflict by keeping the local version (``ours``) or the remote one (``theirs``).
-
-    Either way only the remote version saved in the `.remote` copy may be replaced (``ours``) or
-    taken (``theirs``): the write is a compare-and-swap against it. A remote that moved on since is
-    a new conflict: the copy is refreshed, nothing is overwritten, and ``Failed`` says so.
-    """
-    problem = name_problem(session, stage)
-    if problem:
-        raise UsageError(problem)
-    mine = ctx.local.read_artifact(session, stage)
-    remote = ctx.store.read_artifact(session, stage)
-    if remote is not None:
-        verify(remote, session, stage)
-    ref = ArtifactRef(session, stage, remote.sha256, remote.revision) if remote else None
-    state = three_way(mine.sha256 if mine else None, ref, ctx.base.get(artifact_key(session, stage)))
-    if state != "conflict" or mine is None or remote is None:
-        shown = state or "absent on both sides"
-        raise UsageError(
-            f"{session}/{stage} is {shown}, not in conflict; use 'idse sync push' or 'idse sync pull'"
-        )
-    copy = remote_copy_path(ctx.project, session, stage)
-    seen = _resolved_against(ctx, session, stage, remote)
-    if seen is None or (seen.sha256, seen.revision) != (remote.sha256, remote.revision):
-        raise _changed_again(ctx, session, stage, remote, had_copy=seen is not None)
-    if side == "ours":
-        result = ctx.store.write_artifact(session, stage, mine.content, mine.sha256, seen.revision)
-        if result.revision is None or not (result.ok or result.sha256 == mine.sha256):
-            # Written by someone else between our read and our write.
-            now = ctx.store.read_artifact(session, stage)
-            if now is None:
-                raise Failed(f"{session}/{stage} was deleted on the remote meanwhile; run 'idse sync push'")
-            raise _changed_again(ctx, session, stage, verify(now, session, stage), had_copy=True)
-        ctx.settle(session, stage, mine.sha256, result.revision)
-    else:
-        result = ctx.local.write_artifact(session, stage, remote.content, remote.sha256, mine.sha256)
-        if not result.ok:
-            raise Failed(f"{session}/{stage} changed locally while resolving; run the command again")
-        ctx.settle(session, stage, remote.sha256, remote.revision)
-    ctx.root.unlink(copy)
-    return {"session": session, "stage": stage, "kept": side, "last_sync": set_last_sync(ctx.ws, ctx.project)}
