@@ -218,3 +218,29 @@ def test_two_projects_sharing_an_agent_file_never_leave_it_stale(tmp_path):
         assert idse(tmp_path, "build", "--project", project).returncode == 0
         check = idse(tmp_path, "generate-agent-files", "--check", "--project", project)
         assert check.returncode == 0, (project, check.stdout, check.stderr)
+
+
+def test_ctrl_c_of_a_parallel_build_ends_it_cleanly(repo):
+    """Ctrl-C reaches the whole foreground process group: the build and its workers."""
+    import random
+
+    for i in range(12):
+        assert idse(repo, "session", "create", f"c{i}").returncode == 0
+    code = "import sys; from idse_orchestrator.cli import run; sys.exit(run(['build', '-j', '2', '--force']))"
+    rng = random.Random(7)
+    for _ in range(5):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code], cwd=repo, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
+        time.sleep(rng.uniform(0.3, 1.2))
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            pytest.fail("a Ctrl-C'd parallel build hung")
+        assert "Traceback" not in err, err
+        assert proc.returncode in (0, 130, -2), (proc.returncode, err)
+    result = idse(repo, "build")
+    assert result.returncode == 0, result.stderr
