@@ -195,6 +195,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         data = json.dumps(payload).encode("utf-8")
+        if fault == "deep-json":  # a reply nested past any sane depth
+            status, data = 200, b"[" * 100_000
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))

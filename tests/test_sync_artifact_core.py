@@ -285,3 +285,15 @@ def test_tls_certificates_are_verified(
         assert srv.content(PROJECT, BLUEPRINT, "spec") == w.read("a", "spec")
     finally:
         srv.stop()
+
+
+@pytest.mark.parametrize("position", [0, 1, 3])
+def test_a_reply_nested_past_any_sane_depth_is_a_remote_error(
+    wss: Workspaces, server: ArtifactCoreServer, position: int
+) -> None:
+    server.fail(position, "deep-json")
+    for args in (("sync", "status"), ("sync", "push")):
+        result = wss.run("a", *args)
+        assert result.exit_code in (0, 1, 2), result
+        assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+        server.fail(server.count, "deep-json")

@@ -187,8 +187,8 @@ class ArtifactCoreStore:
         if raw:
             try:
                 data = json.loads(raw)
-            except ValueError:
-                data = None
+            except (ValueError, RecursionError):
+                data = None  # not JSON, or nested past any sane depth: an unexpected reply
         return status, data, where
 
     def _unexpected(self, where: str, status: int, data: Any) -> RemoteError:
