@@ -5,6 +5,7 @@ parallel build. Each must end in a finding or a one-line error, never a hang or 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -221,7 +222,7 @@ def test_two_projects_sharing_an_agent_file_never_leave_it_stale(tmp_path):
 
 
 def test_ctrl_c_of_a_parallel_build_ends_it_cleanly(repo):
-    """Ctrl-C reaches the whole foreground process group: the build and its workers."""
+    """Ctrl-C (twice) reaches the whole foreground process group: the build and its workers."""
     import random
 
     for i in range(12):
@@ -234,6 +235,9 @@ def test_ctrl_c_of_a_parallel_build_ends_it_cleanly(repo):
         )
         time.sleep(rng.uniform(0.3, 1.2))
         os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(rng.uniform(0.0, 0.3))
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGINT)  # impatient: a second Ctrl-C
         try:
             _, err = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:

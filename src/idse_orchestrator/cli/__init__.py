@@ -99,6 +99,10 @@ def run(args: list[str]) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except (click.Abort, KeyboardInterrupt):
+        import signal
+
+        # A second Ctrl-C while workers and threads shut down ends the process at once, silently.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         _err("interrupted")
         return 130
     except BrokenPipeError:
