@@ -492,3 +492,12 @@ def test_jobs_must_be_positive(two, cli):
     result = cli("build", "--jobs", "0")
     assert result.exit_code == 2
     assert "--jobs" in result.stderr
+
+
+def test_a_long_build_reports_progress_on_stderr(ws, cli):
+    """Not on a terminal: a line every 500 tasks (doit's own output is captured, ours is not)."""
+    for i in range(60):
+        assert cli("session", "create", f"p{i:02d}").exit_code == 0
+    result = cli("build")
+    assert result.exit_code == 0
+    assert "idse: 500 tasks run..." in result.stderr

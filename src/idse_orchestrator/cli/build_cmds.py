@@ -13,15 +13,17 @@ from idse_orchestrator.stages import STAGE_NAMES
 def _progress_printer(enabled: bool):  # type: ignore[no-untyped-def]
     if not enabled:
         return None
-    tty = sys.stderr.isatty()
+    # The stream as it is now: while doit runs, sys.stderr is redirected into a buffer.
+    stream = sys.stderr
+    tty = stream.isatty()
     count = [0]
 
     def progress(name: str) -> None:
         count[0] += 1
         if tty:
-            click.echo(f"\r\033[K[{count[0]}] {name}", err=True, nl=False)
+            click.echo(f"\r\033[K[{count[0]}] {name}", file=stream, nl=False)
         elif count[0] % 500 == 0:
-            click.echo(f"idse: {count[0]} tasks run...", err=True)
+            click.echo(f"idse: {count[0]} tasks run...", file=stream)
 
     return progress
 
