@@ -106,6 +106,13 @@ def _parser():  # type: ignore[no-untyped-def]
 
 
 def parse(text: str) -> Structure:
+    """The block structure of ``text``. Callers treat it as read-only: the same text (a spec read by
+    its validation, its session check and its profile compile in one build) is parsed once."""
+    return _parse(text)
+
+
+@lru_cache(maxsize=32)
+def _parse(text: str) -> Structure:
     tokens = _parser().parse(text)
     st = Structure(lines=text.splitlines())
     depth = 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from idse_orchestrator.agents.profile import PROVENANCE_FIELDS, AgentProfileSpec, document_fields
@@ -205,7 +206,13 @@ def _check_mapping(data: dict[Any, Any], root: yaml.MappingNode, base: int) -> l
 
 
 def extract_profile_block(text: str) -> ProfileBlock | ProfileProblem:
-    """Find, parse and check the profile block of a spec's text. Pure: no I/O, lines are file lines."""
+    """Find, parse and check the profile block of a spec's text. Pure: no I/O, lines are file lines.
+    The result is read-only: a spec's block is extracted once per process however often asked."""
+    return _extract(text)
+
+
+@lru_cache(maxsize=32)
+def _extract(text: str) -> ProfileBlock | ProfileProblem:
     import yaml
 
     from idse_orchestrator.markdown import parse

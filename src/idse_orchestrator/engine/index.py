@@ -51,6 +51,7 @@ class BuildIndex:
                     primary key (path, owner));
                 create table if not exists owners (
                     owner text primary key, families text, tasks text, findings text);
+                create index if not exists files_by_owner on files (owner);
                 """
             )
             if self.meta("schema") != SCHEMA:
@@ -74,6 +75,7 @@ class BuildIndex:
                 primary key (path, owner));
             create table if not exists owners (
                 owner text primary key, families text, tasks text, findings text);
+            create index if not exists files_by_owner on files (owner);
             """
         )
         with self.conn:
