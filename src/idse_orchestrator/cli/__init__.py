@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "build": "build_cmds:build",
     "graph": "build_cmds:graph",
     "accept": "build_cmds:accept",
+    "watch": "watch_cmds:watch",
     "agents": "agent_cmds:agents",
     "route": "agent_cmds:route",
     "generate-agent-files": "agent_cmds:generate_agent_files",
