@@ -24,10 +24,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args()
 
+    import build_oracle
     from hypothesis import HealthCheck, settings
     from hypothesis.stateful import run_state_machine_as_test
-
-    import build_oracle
     from test_build_differential import BuildMachine
 
     counted = {"steps": 0}

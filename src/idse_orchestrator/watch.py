@@ -51,7 +51,15 @@ class Watcher:
         from idse_orchestrator.engine.build import DEFAULT_FAMILIES, build
 
         started = time.perf_counter()
-        report = build(self.ws, self.project, families=self.families or DEFAULT_FAMILIES, warn=self.warn)
+        # After the first round the watcher knows what changed: the build skips its stat-walk and
+        # distrusts exactly the owners of those files (a file it never saw means a full check).
+        report = build(
+            self.ws,
+            self.project,
+            families=self.families or DEFAULT_FAMILIES,
+            warn=self.warn,
+            changed=changed if self.rounds else None,
+        )
         self.rounds += 1
         return {
             "changed": changed,

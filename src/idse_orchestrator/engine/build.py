@@ -180,6 +180,7 @@ def build(
     progress: Callable[[str], None] | None = None,
     warn: Callable[[str], None] = lambda _msg: None,
     want_reasons: bool = True,
+    changed: list[str] | None = None,
 ) -> BuildReport:
     """Bring the project's derived files up to date. ``keep_going`` is accepted for compatibility:
     a build always continues past a failed task (see the module docstring)."""
@@ -200,7 +201,8 @@ def build(
                     # Cheap enough for every build; a full integrity check runs whenever doit does.
                     recover_cache(ws, base, warn)
                     index.reset()
-                return _build(ws, base, index, families, jobs, force, progress, warn, want_reasons)
+                hint = set(changed) if changed is not None else None
+                return _build(ws, base, index, families, jobs, force, progress, warn, want_reasons, hint)
             finally:
                 index.close()
 
@@ -258,6 +260,7 @@ def _build(
     progress: Callable[[str], None] | None,
     warn: Callable[[str], None],
     want_reasons: bool,
+    hint: set[str] | None = None,
 ) -> BuildReport:
     from idse_orchestrator.engine.outputs import fingerprint
 
@@ -266,7 +269,7 @@ def _build(
     if not force and index.meta("key") == key and index.meta("doit_db") == str(fingerprint(dep_file(base))):
         wanted = {s: families for s in base.sessions}
         wanted[PROJECT_OWNER] = _owner_families(base, families, PROJECT_OWNER)
-        trusted = index.trusted(wanted)
+        trusted = index.trusted(wanted, hint)
     todo = [s for s in base.sessions if s not in trusted]
     outcomes: dict[str, Any] = {}
     tasks: list[dict[str, Any]] = []

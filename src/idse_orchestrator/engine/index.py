@@ -88,9 +88,15 @@ class BuildIndex:
         row = self.conn.execute("select value from meta where key=?", (key,)).fetchone()
         return str(row[0]) if row else None
 
-    def trusted(self, wanted: dict[str, tuple[str, ...]]) -> dict[str, OwnerRow]:
+    def trusted(
+        self, wanted: dict[str, tuple[str, ...]], changed: set[str] | None = None
+    ) -> dict[str, OwnerRow]:
         """Rows of the wanted owners, each recorded for at least the families wanted of it, whose
-        files are all unchanged. One pass over the files, one ``stat`` per distinct path."""
+        files are all unchanged. One pass over the files, one ``stat`` per distinct path.
+
+        ``changed``: the files a watcher saw change since the last build; then only the owners of
+        those files are distrusted, nothing is stat'ed. A path the index never recorded (a new
+        file) falls back to the full check."""
         rows: dict[str, OwnerRow] = {}
         for owner, fams, tasks, findings in self.conn.execute(
             "select owner, families, tasks, findings from owners"
@@ -100,6 +106,15 @@ class BuildIndex:
             recorded = tuple(json.loads(fams))
             if set(wanted[owner]) <= set(recorded):
                 rows[owner] = OwnerRow(recorded, json.loads(tasks), json.loads(findings))
+        if changed is not None:
+            marks = ",".join("?" * len(changed))
+            hits = list(
+                self.conn.execute(f"select path, owner from files where path in ({marks})", tuple(changed))
+            )
+            if {path for path, _ in hits} == changed:
+                for _, owner in hits:
+                    rows.pop(owner, None)
+                return rows
         seen: dict[str, tuple[int, int]] = {}
         for path, owner, mtime, size in self.conn.execute("select path, owner, mtime_ns, size from files"):
             if owner not in rows:

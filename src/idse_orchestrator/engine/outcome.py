@@ -83,9 +83,10 @@ def report(
     generated = {task_name(t): t for t in tasks}
     for owner in [*base.sessions, PROJECT_OWNER]:
         row = complete.get(owner) or trusted.get(owner)
-        if owner in trusted and owner not in complete:
-            for name in row.tasks if row else []:
-                if name.split(":", 1)[0] in families:
+        if row is not None and owner in trusted and owner not in complete:
+            every = set(row.families) <= set(families)  # the common case: no name to filter
+            for name in row.tasks:
+                if every or name.split(":", 1)[0] in families:
                     report_tasks.append({"name": name, "status": "up-to-date", "reasons": []})
         if row is not None:
             findings.extend(Finding.from_dict(f) for f in row.findings)
