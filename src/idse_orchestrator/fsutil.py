@@ -32,13 +32,28 @@ def _umask() -> int:
 _UMASK = _umask()
 
 
+_ROOTS: dict[str, str] = {}  # folder -> its repository root (only roots found are remembered)
+
+
+def _root_of_folder(folder: str) -> str | None:
+    cached = _ROOTS.get(folder)
+    if cached is not None:
+        return cached
+    candidate = folder
+    while True:
+        if os.path.isdir(os.path.join(candidate, ".idse")):
+            _ROOTS[folder] = candidate
+            return candidate
+        parent = os.path.dirname(candidate)
+        if parent == candidate:
+            return None
+        candidate = parent
+
+
 def repository_root(path: Path) -> Path | None:
     """The nearest folder above ``path`` (taken literally, symlinks not resolved) that holds `.idse/`."""
-    absolute = Path(os.path.abspath(path))
-    for candidate in absolute.parents:
-        if os.path.isdir(candidate / ".idse"):
-            return candidate
-    return None
+    root = _root_of_folder(os.path.dirname(os.path.abspath(path)))
+    return None if root is None else Path(root)
 
 
 def confined(path: Path) -> Path:
@@ -49,14 +64,15 @@ def confined(path: Path) -> Path:
     repository that contains `.idse/`; otherwise the path is refused with ``BadFile`` and never read
     or written. Files outside any repository (idse's own templates) are not confined.
     """
-    root = repository_root(path)
+    absolute = os.path.abspath(path)
+    root = _root_of_folder(os.path.dirname(absolute))
     if root is None:
         return path
-    real = Path(os.path.realpath(path))
-    real_root = Path(os.path.realpath(root))
-    if real != real_root and real_root not in real.parents:
+    real = os.path.realpath(absolute)
+    real_root = os.path.realpath(root)
+    if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
         raise BadFile(path, "is a symlink to a location outside the repository; idse does not follow it")
-    return real
+    return Path(real)
 
 
 def ensure_cache_dir(path: Path) -> bool:
