@@ -125,18 +125,25 @@ def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None
         raise
 
 
+_TEMP_DIRS: dict[str, Path] = {}
+
+
 def _temp_dir(path: Path) -> Path:
     """Where the temporary file of a write goes: the repository's git-ignored cache folder, so a
     write interrupted by a crash leaves nothing that `git add -A` would stage in a session folder."""
     root = repository_root(path)
     if root is None:
         return path.parent
+    known = _TEMP_DIRS.get(str(root))
+    if known is not None and known.is_dir():
+        return known
     tmp = Path(os.path.realpath(root)) / ".idse" / ".cache" / "tmp"
     try:
         ensure_cache_dir(tmp.parent)
         tmp.mkdir(exist_ok=True)
     except OSError:
         return path.parent
+    _TEMP_DIRS[str(root)] = tmp
     return tmp
 
 
