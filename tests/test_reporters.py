@@ -61,7 +61,8 @@ def test_text_lines_are_path_line_col_severity_rule_message(mixed, cli):
     result = run(cli, "text")
     assert result.exit_code == 1
     lines = result.stdout.strip().splitlines()
-    parsed = [FINDING_LINE.match(line) for line in lines[:-1]]
+    # Indented lines continue the finding above them (its fix hint, shown once per rule).
+    parsed = [FINDING_LINE.match(line) for line in lines[:-1] if not line.startswith(" ")]
     assert all(parsed), [line for line, m in zip(lines, parsed, strict=False) if not m]
     summary = SUMMARY_LINE.match(lines[-1])
     assert summary, lines[-1]
@@ -97,15 +98,15 @@ def test_text_lines_are_path_line_col_severity_rule_message(mixed, cli):
 
 
 def test_text_findings_are_sorted_by_path_and_line(mixed, cli):
-    lines = run(cli, "text").stdout.strip().splitlines()[:-1]
+    lines = [line for line in run(cli, "text").stdout.strip().splitlines()[:-1] if not line.startswith(" ")]
     keys = [(m["path"], int(m["line"] or 0)) for m in map(FINDING_LINE.match, lines)]
     assert keys == sorted(keys)
 
 
 def test_text_includes_the_fix(mixed, cli):
-    out = run(cli, "text").stdout
-    t001 = next(line for line in out.splitlines() if " IDSE-T001 " in line)
-    assert "(fix: Write each task as '- [ ] ...'" in t001
+    out = run(cli, "text").stdout.splitlines()
+    t001 = next(n for n, line in enumerate(out) if " IDSE-T001 " in line)
+    assert out[t001 + 1].startswith("    fix: Write each task as '- [ ] ...'")
 
 
 def test_text_for_a_clean_session_is_only_the_summary(ws, cli):
@@ -337,8 +338,10 @@ def sample() -> list[Finding]:
 
 def test_render_text_locations_and_hints():
     out = render_text(sample(), load_ruleset(), 2).splitlines()
-    assert out[0] == "docs/a b.md:3:7: warning IDSE-A006 placeholder left (fix: replace it)"
-    assert out[1].startswith("meta/session.json: error IDSE-M001 bad: status")
+    assert out[0] == "docs/a b.md:3:7: warning IDSE-A006 placeholder left"
+    assert out[1] == "    fix: replace it"
+    assert out[2] == "meta/session.json: error IDSE-M001 bad: status"
+    assert out[3] == "    second line"
     assert out[-1] == f"1 error(s), 1 warning(s), 1 info in 2 sessions (rule set {VERSION})"
     no_hints = render_text(sample(), load_ruleset(), 1, hints=False).splitlines()
     assert no_hints[0] == "docs/a b.md:3:7: warning IDSE-A006 placeholder left"

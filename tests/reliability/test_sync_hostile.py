@@ -298,8 +298,14 @@ def test_internal_error_quoting_a_url_is_scrubbed(wss: Workspaces, monkeypatch: 
 
     monkeypatch.setattr(engine, "status", broken)
     result = wss.run("a", "sync", "status")
-    assert result.exit_code == 1 and "internal error: RuntimeError: cannot list" in result.stderr
+    assert result.exit_code == 3 and "internal error: RuntimeError: cannot list" in result.stderr
     assert SECRET not in result.output
+    # The crash report named on that line holds the traceback, scrubbed the same way.
+    reports = list((wss.path("a") / ".idse/.cache/crash").glob("*.txt"))
+    assert len(reports) == 1 and reports[0].name in result.stderr
+    text = reports[0].read_text("utf-8")
+    assert "Traceback" in text and "RuntimeError: cannot list" in text
+    assert SECRET not in text
 
 
 # -- 4. symlinks leading out of the workspace or out of the remote directory -----------------------

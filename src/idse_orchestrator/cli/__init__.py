@@ -39,6 +39,64 @@ COMMANDS: dict[str, str] = {
 }
 
 
+# The top-level help: commands grouped by workflow, each with a one-line summary, and an example per
+# group. Every name of COMMANDS is in exactly one group (tests/test_cli_polish.py checks it).
+HELP_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...], str], ...] = (
+    (
+        "Workspace and sessions",
+        (
+            ("init", "Create .idse/ here with a project and its __blueprint__ session"),
+            ("status", "Each stage of a session: status, agent; validation and last sync"),
+            ("sessions", "List the project's sessions"),
+            ("session-info", "One session's metadata and lineage (ancestors, children)"),
+            ("session", "Create or switch sessions, or move one through its lifecycle"),
+            ("spawn", "Start a feature session from its parent's intent and context"),
+            ("accept", "Record that a stale stage was reviewed against its upstream"),
+            ("docs", "Install the IDSE method documentation into .idse/docs/"),
+        ),
+        "idse init shop --stack python && idse spawn checkout-flow && idse status",
+    ),
+    (
+        "Documents and governance",
+        (
+            ("validate", "Check sessions against the constitution (text, json, sarif, github)"),
+            ("rules", "List the constitution's rules; 'rules show ID' explains one"),
+        ),
+        "idse validate --all --format sarif -o idse.sarif",
+    ),
+    (
+        "Build",
+        (
+            ("build", "Run the task graph: validate, check, write only what is out of date"),
+            ("graph", "Draw the task graph as mermaid, dot or json"),
+            ("watch", "Rebuild on every save under .idse/: one line (or JSON object) per change"),
+        ),
+        "idse build --dry-run && idse build --jobs 4",
+    ),
+    (
+        "Agents",
+        (
+            ("agents", "List the agents, their modes and stages; 'agents set-mode' changes one"),
+            ("route", "Print the agent that owns a stage"),
+            ("generate-agent-files", "Write CLAUDE.md, AGENTS.md and the other agent instruction files"),
+            ("compile", "Compile the Agent Profile block of spec.md ('compile agent-spec')"),
+            ("schema", "Print the JSON Schema of agent_registry.json or of an agent profile"),
+        ),
+        "idse route spec && idse generate-agent-files --check",
+    ),
+    (
+        "Sync",
+        (("sync", "Mirror documents with a remote store (config, status, push, pull, resolve)"),),
+        "idse sync status && idse sync push --dry-run",
+    ),
+)
+
+# Read commands whose --format json gets a --json alias here (their modules are not the CLI's own).
+JSON_FORMAT_ALIASES: dict[str, str] = {"graph": "fmt"}
+
+HELP_WIDTH = 100
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -52,7 +110,49 @@ class LazyGroup(click.Group):
         module_name, attr = target.split(":")
         module = import_module(f"idse_orchestrator.cli.{module_name}")
         command: click.Command = getattr(module, attr)
+        if cmd_name in JSON_FORMAT_ALIASES:
+            from idse_orchestrator.cli.common import json_format_alias
+
+            command = json_format_alias(command, JSON_FORMAT_ALIASES[cmd_name])
         return command
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = click.utils.make_str(args[0]) if args else ""
+        if args and name not in COMMANDS and not name.startswith("-"):
+            from idse_orchestrator.cli.ui import unknown_command
+
+            raise click.UsageError(unknown_command(name, sorted(COMMANDS)), ctx)
+        return super().resolve_command(ctx, args)
+
+    def get_help(self, ctx: click.Context) -> str:
+        # A fixed width: the same text whatever the terminal, so it can be read, diffed and quoted.
+        formatter = click.HelpFormatter(width=HELP_WIDTH, max_width=HELP_WIDTH)
+        self.format_help(ctx, formatter)
+        return formatter.getvalue().rstrip("\n")
+
+    def _summary(self, ctx: click.Context, name: str) -> str:
+        """The first line of a command's help, for a command the table does not list yet."""
+        command = self.get_command(ctx, name)
+        text = (command.short_help or command.help or "") if command is not None else ""
+        return " ".join(text.strip().split("\n\n")[0].split())
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # From the table above, without importing a single command module, never truncated.
+        listed = {name for _, rows, _ in HELP_GROUPS for name, _ in rows}
+        groups = list(HELP_GROUPS)
+        others = tuple((name, self._summary(ctx, name)) for name in sorted(set(COMMANDS) - listed))
+        if others:
+            groups.append(("Other commands", others, ""))
+        width = max(len(name) for _, rows, _ in groups for name, _ in rows)
+        for title, rows, example in groups:
+            formatter.write("\n")
+            formatter.write(f"{title}:\n")
+            for name, summary in rows:
+                formatter.write(f"  {name:<{width}}  {summary}".rstrip() + "\n")
+            if example:
+                formatter.write(f"  Example: {example}\n")
 
 
 def _version_message() -> str:
@@ -61,16 +161,36 @@ def _version_message() -> str:
     return version_line()
 
 
+def _set_color(ctx: click.Context, _param: click.Parameter, mode: str) -> str:
+    from idse_orchestrator.cli.ui import setup_color
+
+    setup_color(ctx, mode)
+    return mode
+
+
 @click.group(
     cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
 )
 @click.version_option(__version__, "-V", "--version", message=_version_message())
+@click.option(
+    "--color",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_set_color,
+    help="Colour severities and statuses (auto: on a terminal, unless NO_COLOR is set).",
+)
 def cli() -> None:
     """idse: a design-time documentation workspace for Intent-Driven Systems Engineering.
 
     Each project lives in .idse/projects/<project>/; each session holds seven pipeline documents:
-    intent, context, spec, plan, tasks, implementation, feedback. Exit codes: 0 ok, 1 findings or
-    failures, 2 usage or bad input.
+    intent, context, spec, plan, tasks, implementation, feedback. Every command has --help; read
+    commands have --json.
+
+    Exit codes: 0 ok, 1 findings or failures, 2 usage or bad input, 3 internal error (a crash
+    report is written under .idse/.cache/crash/).
     """
 
 
@@ -122,11 +242,18 @@ def run(args: list[str]) -> int:
             return 2
         if os.environ.get("IDSE_DEBUG"):
             raise
-        _err(f"internal error: {type(exc).__name__}: {exc} (set IDSE_DEBUG=1 for the traceback)")
-        return 1
+        return _internal_error(exc, args)
     except Exception as exc:
         if os.environ.get("IDSE_DEBUG"):
             raise
-        _err(f"internal error: {type(exc).__name__}: {exc} (set IDSE_DEBUG=1 for the traceback)")
-        return 1
+        return _internal_error(exc, args)
     return int(result or 0)
+
+
+def _internal_error(exc: BaseException, args: list[str]) -> int:
+    """A bug: one line naming the crash report, which holds the traceback (secrets scrubbed)."""
+    from idse_orchestrator import crash
+
+    report = crash.write_report(exc, args)
+    _err(crash.one_line(exc, report))
+    return crash.EXIT_INTERNAL

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from idse_orchestrator.cli.common import echo_json, json_option, open_project, project_option, session_option
+from idse_orchestrator.cli.ui import SuggestingGroup
 from idse_orchestrator.workspace import Project, Workspace
 
 # Duplicated from models.AgentMode / agents.schema so that building the parser imports neither.
@@ -16,7 +17,7 @@ SCHEMA_NAMES = ("agent-registry", "agent-profile")
 PROFILE_FORMATS = ("yaml", "json")
 
 
-@click.group(invoke_without_command=True)
+@click.group(cls=SuggestingGroup, invoke_without_command=True)
 @project_option
 @json_option
 @click.pass_context
@@ -131,7 +132,7 @@ def generate_agent_files(check: bool, project_name: str | None, as_json: bool) -
     return 1 if check and changed else 0
 
 
-@click.group("compile")
+@click.group("compile", cls=SuggestingGroup)
 def compile_group() -> None:
     """Compile documents into machine-readable files."""
 

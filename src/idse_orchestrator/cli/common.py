@@ -12,6 +12,7 @@ import click
 from idse_orchestrator.workspace import Project, Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C", bound=click.Command)
 
 
 def project_option(func: F) -> F:
@@ -33,6 +34,35 @@ def session_option(func: F) -> F:
     return click.option(
         "--session", "-s", "session", metavar="S", help="Session (default: the current one)."
     )(func)
+
+
+def json_format_alias(command: C, dest: str = "fmt") -> C:
+    """Give ``command`` a ``--json`` flag meaning ``--format json`` (its option stored as ``dest``).
+
+    A no-op when the command already has ``--json``. ``--json`` with another explicit ``--format``
+    is a usage error.
+    """
+    if any("--json" in getattr(p, "opts", ()) for p in command.params):
+        return command
+    original = command.callback
+    if original is None:  # pragma: no cover - every command here has a callback
+        return command
+    command.params.append(click.Option(["--json", "json_alias"], is_flag=True, help="Same as --format json."))
+
+    def callback(*args: Any, json_alias: bool = False, **kwargs: Any) -> Any:
+        if json_alias:
+            ctx = click.get_current_context()
+            given = ctx.get_parameter_source(dest) == click.core.ParameterSource.COMMANDLINE
+            if given and kwargs.get(dest) != "json":
+                from idse_orchestrator.errors import UsageError
+
+                raise UsageError(f"--json and --format {kwargs.get(dest)} exclude each other")
+            kwargs[dest] = "json"
+        return original(*args, **kwargs)
+
+    callback.__doc__ = original.__doc__
+    command.callback = callback
+    return command
 
 
 def open_workspace() -> Workspace:

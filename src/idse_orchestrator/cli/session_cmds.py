@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 
 from idse_orchestrator.cli.common import echo_json, json_option, open_project, project_option
+from idse_orchestrator.cli.ui import SuggestingGroup, plain, table
 from idse_orchestrator.models import SESSION_STATUSES
 
 
-@click.group()
+@click.group(cls=SuggestingGroup)
 def session() -> None:
     """Create, switch and manage sessions."""
 
@@ -65,10 +66,14 @@ def sessions(project_name: str | None, as_json: bool) -> int:
     if as_json:
         echo_json({"project": proj.name, "sessions": rows})
         return 0
-    for row in rows:
-        mark = "*" if row["current"] else " "
-        parent = row["parent"] or "-"
-        click.echo(f"{mark} {row['id']:<28} {row['type']:<10} {row['status']:<12} parent: {parent}")
+    # Column widths come from the data: a 64-character session id keeps the columns aligned.
+    lines = table(
+        [("SESSION", "TYPE", "STATUS", "PARENT")]
+        + [(row["id"], row["type"], row["status"], plain(row["parent"])) for row in rows]
+    )
+    marks = [" "] + ["*" if row["current"] else " " for row in rows]
+    for mark, line in zip(marks, lines, strict=True):
+        click.echo(f"{mark} {line}")
     return 0
 
 
@@ -85,10 +90,8 @@ def session_info(session_id: str, project_name: str | None, as_json: bool) -> in
     if as_json:
         echo_json(data)
         return 0
-    for key in ("id", "type", "status", "parent", "stack", "path", "current"):
-        click.echo(f"{key:<9} {data.get(key) if data.get(key) is not None else '-'}")
-    click.echo(f"ancestors {', '.join(data['ancestors']) or '-'}")
-    click.echo(f"children  {', '.join(data['children']) or '-'}")
+    for key in ("id", "type", "status", "parent", "stack", "path", "current", "ancestors", "children"):
+        click.echo(f"{key:<9} {plain(data.get(key))}")
     return 0
 
 

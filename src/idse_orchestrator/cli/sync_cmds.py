@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from idse_orchestrator.cli.common import echo_json, json_option, open_project, project_option
+from idse_orchestrator.cli.ui import SuggestingGroup, plain
 from idse_orchestrator.errors import IdseError
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def _say_json(data: Any) -> None:
     echo_json(_scrub_tree(data))
 
 
-class _ScrubbingGroup(click.Group):
+class _ScrubbingGroup(SuggestingGroup):
     """Errors leaving any sync command are scrubbed of secrets before the CLI prints them."""
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -123,7 +124,7 @@ def sync_config(project_name: str | None, as_json: bool) -> int:
         return 0
     for key, value in shown["settings"].items():
         source = shown["sources"].get(key)
-        text = "(not set)" if value is None else str(value)
+        text = "(not set)" if value is None else plain(value)
         _say(f"{key:<16} {text}" + (f"   [{source}]" if source else ""))
     return 0
 

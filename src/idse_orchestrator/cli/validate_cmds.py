@@ -6,7 +6,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from idse_orchestrator.cli.common import echo_json, json_option, open_project, open_workspace, project_option
+from idse_orchestrator.cli.common import (
+    echo_json,
+    json_format_alias,
+    json_option,
+    open_project,
+    open_workspace,
+    project_option,
+)
+from idse_orchestrator.cli.ui import SuggestingGroup, paint, plain
 
 if TYPE_CHECKING:
     from idse_orchestrator.governance.ruleset import RuleSet
@@ -39,7 +47,7 @@ def validate(
 ) -> int:
     """Check sessions against the constitution. Exit 0 clean, 1 findings fail the run, 2 usage."""
     from idse_orchestrator.errors import UsageError
-    from idse_orchestrator.governance.report import render
+    from idse_orchestrator.governance.report import render, render_text
     from idse_orchestrator.governance.validate import validate as run_validate
 
     if sessions and all_sessions:
@@ -54,19 +62,25 @@ def validate(
         strict=strict,
         warn=lambda m: click.echo(f"idse: warning: {m}", err=True),
     )
-    text = render(fmt, result.findings, result.ruleset, len(result.sessions))
     if output:
         from pathlib import Path
 
         from idse_orchestrator.fsutil import atomic_write_text
 
+        text = render(fmt, result.findings, result.ruleset, len(result.sessions))
         atomic_write_text(Path(output), text + "\n")
+    elif fmt == "text":
+        click.echo(render_text(result.findings, result.ruleset, len(result.sessions), paint=paint))
     else:
-        click.echo(text)
+        click.echo(render(fmt, result.findings, result.ruleset, len(result.sessions)))
     return result.exit_code
 
 
-@click.group(invoke_without_command=True)
+# `idse validate --json` is `idse validate --format json`.
+validate = json_format_alias(validate)
+
+
+@click.group(cls=SuggestingGroup, invoke_without_command=True)
 @json_option
 @click.pass_context
 def rules(ctx: click.Context, as_json: bool) -> int:
@@ -98,7 +112,7 @@ def rules(ctx: click.Context, as_json: bool) -> int:
     click.echo(f"rule set {ruleset.version}")
     for r in ruleset.rules:
         state = r.severity if r.enabled else "off"
-        click.echo(f"{r.id}  {state:<8} Art. {r.article:<5} {r.title}")
+        click.echo(f"{r.id}  {paint(f'{state:<8}', state)} Art. {r.article:<5} {r.title}")
     for note in ruleset.overrides:
         click.echo(f"override applied: {note}")
     return 0
@@ -138,9 +152,10 @@ def rules_show(rule_id: str, as_json: bool) -> int:
     )
     click.echo(f"{r.id}: {r.title}")
     click.echo(f"  article   {r.article} ({article.title}): {article.summary}")
-    click.echo(f"  severity  {r.severity}{'' if r.enabled else ' (disabled in .idse/config.yaml)'}")
+    disabled = "" if r.enabled else " (disabled in .idse/config.yaml)"
+    click.echo(f"  severity  {paint(r.severity, r.severity)}{disabled}")
     click.echo(f"  applies   {stages}")
-    click.echo(f"  checks    {r.check} {r.params if r.params else ''}".rstrip())
+    click.echo(f"  checks    {r.check} {plain(r.params) if r.params else ''}".rstrip())
     click.echo(f"  message   {r.message}")
     click.echo(f"  fix       {r.fix}")
     return 0

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from idse_orchestrator.cli.common import echo_json, json_option, open_project, project_option, session_option
+from idse_orchestrator.cli.ui import SuggestingGroup, paint
 
 
 @click.command()
@@ -51,15 +52,17 @@ def status(project_name: str | None, session: str | None, as_json: bool, why: bo
     click.echo(f"session  {report['session']}")
     for name, st in report["stages"].items():
         agent = st["agent"] or "(no agent)"
-        click.echo(f"  {name:<15} {st['status']:<12} {agent}")
+        shown = paint(f"{st['status']:<12}", st["status"])
+        click.echo(f"  {name:<15} {shown} {agent}")
         for reason in st.get("why", []) if why else []:
             click.echo(f"      {reason}")
-    click.echo(f"validation  {report['validation_status']}")
+    validation = report["validation_status"]
+    click.echo(f"validation  {paint(validation, validation)}")
     click.echo(f"last sync   {report['last_sync'] or 'never'}")
     return 0
 
 
-@click.group()
+@click.group(cls=SuggestingGroup)
 def docs() -> None:
     """The IDSE method documentation."""
 

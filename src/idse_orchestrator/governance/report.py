@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from idse_orchestrator import __version__
@@ -23,11 +24,37 @@ def location(f: Finding) -> str:
     return loc
 
 
-def render_text(findings: list[Finding], ruleset: RuleSet, sessions: int, *, hints: bool = True) -> str:
+# Hint lines of the text report wrap at this width; finding lines stay one line each, for parsers.
+TEXT_WIDTH = 100
+HINT_INDENT = "    "
+
+
+def render_text(
+    findings: list[Finding],
+    ruleset: RuleSet,
+    sessions: int,
+    *,
+    hints: bool = True,
+    paint: Callable[[str, str], str] | None = None,
+) -> str:
+    """``path:line:col: severity RULE message`` per finding, then the summary line.
+
+    A rule's fix hint is printed once per run, indented under the rule's first finding: the hint
+    itself when every finding of the rule has the same one, else the rule's fix with its fields
+    named (``Add the '## <section>' heading …``), since each finding's message says which.
+    Only finding lines start in column one. ``paint(text, severity)`` may colour severities.
+    JSON, SARIF and GitHub output keep each finding's own hint.
+    """
     lines = []
+    shown: set[str] = set()
     for f in findings:
-        hint = f" (fix: {f.hint})" if hints and f.hint else ""
-        lines.append(f"{location(f)}: {f.severity} {f.rule} {f.message}{hint}")
+        severity = paint(f.severity, f.severity) if paint else f.severity
+        first, *rest = f.message.splitlines() or [""]
+        lines.append(f"{location(f)}: {severity} {f.rule} {first}")
+        lines.extend(f"{HINT_INDENT}{more}" for more in rest)
+        if hints and f.hint and f.rule not in shown:
+            shown.add(f.rule)
+            lines.extend(_hint_lines(_run_hint(f, findings, ruleset)))
     s = summarize(findings, sessions)
     plural = "s" if sessions != 1 else ""
     lines.append(
@@ -37,6 +64,36 @@ def render_text(findings: list[Finding], ruleset: RuleSet, sessions: int, *, hin
     for note in ruleset.overrides:
         lines.append(f"override applied: {note}")
     return "\n".join(lines)
+
+
+class _Named(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return f"<{key}>"
+
+
+def _run_hint(first: Finding, findings: list[Finding], ruleset: RuleSet) -> str:
+    """The one hint shown for ``first.rule`` in this run."""
+    from idse_orchestrator.errors import NotFound
+
+    if len({f.hint for f in findings if f.rule == first.rule and f.hint}) == 1:
+        return first.hint
+    try:
+        return ruleset.rule(first.rule).fix.format_map(_Named())
+    except (NotFound, ValueError, IndexError):
+        return first.hint
+
+
+def _hint_lines(hint: str) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(
+        f"fix: {' '.join(hint.split())}",
+        width=TEXT_WIDTH,
+        initial_indent=HINT_INDENT,
+        subsequent_indent=HINT_INDENT + "     ",
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 def render_json(findings: list[Finding], ruleset: RuleSet, sessions: int) -> str:
