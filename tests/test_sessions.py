@@ -185,8 +185,11 @@ def test_spawn_copies_intent_and_context_from_the_blueprint(ws, cli):
     result = cli("spawn", "feat")
     assert result.exit_code == 0, result.stderr
     child = session_dir(ws, "feat")
+    # Copied byte for byte, except a first heading naming the parent, which names the new session.
     assert (child / "intents/intent.md").read_bytes() == intent
-    assert (child / "contexts/context.md").read_bytes() == context
+    assert context.startswith(b"# Context: __blueprint__\n")
+    retitled = b"# Context: feat\n" + context[len(b"# Context: __blueprint__\n") :]
+    assert (child / "contexts/context.md").read_bytes() == retitled
     for stage in STAGES[2:]:
         assert "feat" in (child / stage.relpath).read_text().splitlines()[0], stage.name
 
@@ -208,8 +211,8 @@ def test_spawn_from_another_session(ws, cli):
     result = cli("spawn", "child", "--from", "parent")
     assert result.exit_code == 0, result.stderr
     child = session_dir(ws, "child")
-    assert (child / "intents/intent.md").read_bytes() == (d / "intents/intent.md").read_bytes()
-    assert (child / "contexts/context.md").read_bytes() == (d / "contexts/context.md").read_bytes()
+    assert (child / "intents/intent.md").read_text() == "# Intent: child\n\nRefined goal.\n"
+    assert (child / "contexts/context.md").read_text() == "# Context: child\n\nRefined context.\n"
     assert metadata(ws, "child")["parent"] == "parent"
     assert metadata(ws, "child")["spawned_from"]["session"] == "parent"
     assert current(ws) == "child"

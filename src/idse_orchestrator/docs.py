@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from idse_orchestrator.errors import BadFile
 from idse_orchestrator.fsutil import atomic_write_text, dump_json, read_text
 from idse_orchestrator.templating import list_templates, package_templates_dir, sha256_text
 from idse_orchestrator.workspace import Workspace
@@ -15,8 +16,15 @@ def install_docs(ws: Workspace, *, force: bool = False) -> dict[str, list[str]]:
     """Write each shipped doc unless the user edited the installed copy.
 
     A manifest records the hash of what idse last wrote, so an unedited doc is upgraded silently while an
-    edited one is kept (unless ``force``).
+    edited one is kept (unless ``force``). A file that cannot be used is named repo-relative.
     """
+    try:
+        return _install_docs(ws, force)
+    except BadFile as exc:
+        raise exc.relative_to(ws) from None
+
+
+def _install_docs(ws: Workspace, force: bool) -> dict[str, list[str]]:
     target = ws.idse_dir / "docs"
     manifest_path = target / MANIFEST
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -15,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from idse_orchestrator import ids
-from idse_orchestrator.errors import AlreadyExists, IdseError, NotFound, Refused
-from idse_orchestrator.fsutil import atomic_write_text, dump_json, load_model, read_text, save_model
-from idse_orchestrator.models import SESSION_STATUSES, SessionMetadata, SessionState, default_registry
+from idse_orchestrator.errors import AlreadyExists, BadFile, IdseError, NotFound, Refused, UsageError
+from idse_orchestrator.fsutil import atomic_write_text, dump_json, read_text, save_model
+from idse_orchestrator.models import SESSION_STATUSES, SessionMetadata, default_registry
 from idse_orchestrator.stages import BLUEPRINT, METADATA_RELPATH, STAGES, Stage
 from idse_orchestrator.templating import render, sha256_text
 from idse_orchestrator.workspace import CACHE_DIR, Project, Workspace
@@ -51,6 +52,16 @@ GITIGNORE = f"""\
 # Compiled agent profiles (idse compile agent-spec); remove this line to commit them.
 projects/*/build/
 """
+
+
+@contextlib.contextmanager
+def _repo_relative(ws: Workspace) -> Iterator[None]:
+    """A ``BadFile`` raised inside (the shared readers and writers name files as given, absolute)
+    names its file repo-relative, like every other message about the workspace."""
+    try:
+        yield
+    except BadFile as exc:
+        raise exc.relative_to(ws) from None
 
 
 def document_context(project: str, session: str, stack: str | None, parent: str | None) -> dict[str, Any]:
@@ -222,6 +233,37 @@ def init_project(ws: Workspace, name: str, *, stack: str | None = None, force: b
     Returns the repo-relative paths that were created.
     """
     ids.project_name(name)
+    if not force:
+        _refuse_nested(ws)
+    with _repo_relative(ws):
+        return _init_project(ws, name, stack, force)
+
+
+def enclosing_workspace(ws: Workspace) -> Workspace | None:
+    """The workspace that a new `.idse/` at ``ws.root`` would be nested in, if any."""
+    from idse_orchestrator.errors import WorkspaceNotFound
+
+    if ws.idse_dir.is_dir():
+        return None  # not a new workspace: it exists already
+    here = ws.root.resolve()
+    if here.parent == here:
+        return None
+    try:
+        return Workspace.discover(here.parent)
+    except WorkspaceNotFound:
+        return None
+
+
+def _refuse_nested(ws: Workspace) -> None:
+    outer = enclosing_workspace(ws)
+    if outer is not None:
+        raise UsageError(
+            f"already inside the idse workspace at {outer.root} (idse finds it from any folder in it); "
+            "use --force to create a separate workspace nested in it"
+        )
+
+
+def _init_project(ws: Workspace, name: str, stack: str | None, force: bool) -> list[str]:
     project = Project(ws, name)
     if project.path.exists() and not force:
         raise AlreadyExists(
@@ -257,31 +299,58 @@ def create_session(ws: Workspace, project: Project, session: str) -> list[str]:
     """A new feature session from the templates; it becomes current."""
     meta = _new_session(ws, project, session, BLUEPRINT if project.has_session(BLUEPRINT) else None)
     created: list[str] = []
-    _write_session(ws, project, meta, {}, created)
+    with _repo_relative(ws):
+        _write_session(ws, project, meta, {}, created)
     switch_session(ws, project, session)
     return created
 
 
+# Characters of a session id: an id is renamed in a heading only where it stands as a whole word.
+_ID_CHAR = r"[A-Za-z0-9._-]"
+
+
+def retitle(text: str, old: str, new: str) -> str:
+    """``text`` with session id ``old`` replaced by ``new`` in its first level-1 heading, where that
+    heading names it (``# Intent: __blueprint__``); every other byte is kept."""
+    from idse_orchestrator.markdown import parse
+
+    heading = next((h for h in parse(text).headings if h.level == 1), None)
+    if heading is None or old not in heading.title:
+        return text
+    lines = text.split("\n")  # line endings stay on their lines; a "\r" stays before its "\n"
+    index = heading.line - 1
+    if index >= len(lines) or heading.title not in lines[index]:
+        return text  # line numbering that does not match this split: leave the text alone
+    # Only the whole id: "auth" is not renamed inside "auth-v2" or "oauth" (a final "." ends a sentence).
+    word = re.compile(rf"(?<!{_ID_CHAR}){re.escape(old)}(?![A-Za-z0-9_-]|\.[A-Za-z0-9_-])")
+    lines[index] = word.sub(lambda _match: new, lines[index])
+    return "\n".join(lines)
+
+
 def spawn_session(ws: Workspace, project: Project, session: str, parent: str | None = None) -> list[str]:
-    """A feature session that starts from its parent's intent and context and records the lineage."""
+    """A feature session that starts from its parent's intent and context and records the lineage.
+
+    The copies are the parent's text, except that a first heading naming the parent names the new
+    session (``# Intent: <session>``)."""
     from idse_orchestrator.status import document_status
 
     parent = project.require_session(BLUEPRINT if parent is None else parent)
     meta = _new_session(ws, project, session, parent)
     parent_meta = project.metadata(parent)
     seeded: dict[str, str] = {}
-    for stage in STAGES[:2]:
-        src = project.document_path(parent, stage)
-        if not src.is_file():
-            continue
-        text = read_text(src)
-        seeded[stage.name] = text
-        if document_status(ws, stage, parent_meta, text) == "pending":
-            # An untouched parent template stays "untouched" in the child.
-            meta.template_sha256[stage.name] = sha256_text(text)
-    meta.spawned_from = {"session": parent, "stages": sorted(seeded)}
-    created: list[str] = []
-    _write_session(ws, project, meta, seeded, created)
+    with _repo_relative(ws):
+        for stage in STAGES[:2]:
+            src = project.document_path(parent, stage)
+            if not src.is_file():
+                continue
+            text = read_text(src)
+            seeded[stage.name] = retitle(text, parent, session)
+            if document_status(ws, stage, parent_meta, text) == "pending":
+                # An untouched parent template stays "untouched" in the child.
+                meta.template_sha256[stage.name] = sha256_text(seeded[stage.name])
+        meta.spawned_from = {"session": parent, "stages": sorted(seeded)}
+        created: list[str] = []
+        _write_session(ws, project, meta, seeded, created)
     switch_session(ws, project, session)
     return created
 
@@ -289,7 +358,8 @@ def spawn_session(ws: Workspace, project: Project, session: str, parent: str | N
 def switch_session(ws: Workspace, project: Project, session: str) -> None:
     project.require_session(session)
     # session_state.json follows on the next `idse build` (its one writer).
-    atomic_write_text(project.current_session_path, session + "\n")
+    with _repo_relative(ws):
+        atomic_write_text(project.current_session_path, session + "\n")
 
 
 def children_of(project: Project, session: str) -> list[str]:
@@ -345,16 +415,6 @@ def set_session_status(ws: Workspace, project: Project, session: str, status: st
         if open_:
             raise Refused(f"session {session!r} cannot be complete: stages not complete: {', '.join(open_)}")
     meta.status = status  # type: ignore[assignment]
-    save_model(project.metadata_path(session), meta)
+    with _repo_relative(ws):
+        save_model(project.metadata_path(session), meta)
     return meta
-
-
-def load_state(ws: Workspace, project: Project) -> SessionState | None:
-    from idse_orchestrator.errors import BadFile
-
-    if not project.state_path.exists():
-        return None
-    try:
-        return load_model(project.state_path, SessionState)
-    except BadFile as exc:
-        raise BadFile(ws.rel(project.state_path), exc.message.split(": ", 1)[1]) from None

@@ -14,28 +14,33 @@ from idse_orchestrator.workspace import Project, Workspace
 
 def is_untouched(ws: Workspace, stage: Stage, meta: SessionMetadata, text: str) -> bool:
     """True when ``text`` is still the document as rendered from its template."""
-    digest = sha256_text(text)
-    if meta.template_sha256.get(stage.name) == digest:
-        return True
-    from idse_orchestrator.sessions import render_document
+    from idse_orchestrator.governance.engine import is_untouched as matches_template
 
-    try:
-        return render_document(ws, stage, meta) == text
-    except BadFile:
-        return False
+    def template() -> str:
+        from idse_orchestrator.sessions import render_document
+
+        try:
+            return render_document(ws, stage, meta)
+        except BadFile:
+            return ""
+
+    recorded = meta.template_sha256.get(stage.name)
+    return matches_template(text, sha256_text(text), () if recorded is None else (recorded,), template)
 
 
-def document_status(ws: Workspace, stage: Stage, meta: SessionMetadata, text: str | None) -> StageStatus:
-    """missing / pending (untouched template) / in_progress (markers remain) / complete."""
+def document_status(
+    ws: Workspace, stage: Stage, meta: SessionMetadata, text: str | None, *, unreadable: bool = False
+) -> StageStatus:
+    """The stage's status from its document (``governance.engine.stage_status`` defines it)."""
+    from idse_orchestrator.governance.engine import stage_status
     from idse_orchestrator.markdown import has_marker
 
-    if text is None:
-        return "missing"
-    if not has_marker(text):
-        return "complete"
-    if is_untouched(ws, stage, meta, text):
-        return "pending"
-    return "in_progress"
+    return stage_status(
+        text,
+        unreadable=unreadable,
+        has_markers=has_marker,
+        untouched=lambda t: is_untouched(ws, stage, meta, t),
+    )
 
 
 def read_document(project: Project, session: str, stage: Stage) -> str | None:
@@ -46,7 +51,7 @@ def read_document(project: Project, session: str, stage: Stage) -> str | None:
     try:
         return read_text(path)
     except BadFile as exc:
-        raise BadFile(project.workspace.rel(path), exc.message.split(": ", 1)[1]) from None
+        raise exc.relative_to(project.workspace) from None
 
 
 def session_stage_statuses(ws: Workspace, project: Project, session: str) -> dict[str, StageStatus]:
@@ -54,12 +59,11 @@ def session_stage_statuses(ws: Workspace, project: Project, session: str) -> dic
     out: dict[str, StageStatus] = {}
     for stage in STAGES:
         try:
-            text = read_document(project, session, stage)
+            text, unreadable = read_document(project, session, stage), False
         except BadFile:
             # An unreadable document is reported by `idse validate`; for status it is not usable yet.
-            out[stage.name] = "in_progress"
-            continue
-        out[stage.name] = document_status(ws, stage, meta, text)
+            text, unreadable = None, True
+        out[stage.name] = document_status(ws, stage, meta, text, unreadable=unreadable)
     return out
 
 

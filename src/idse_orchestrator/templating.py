@@ -70,10 +70,16 @@ def render_text(source: str, context: dict[str, Any], *, origin: str = "<templat
 
 
 def render(name: str, context: dict[str, Any], ws: Workspace | None = None) -> str:
+    """Render template ``name``; a problem with a repository override names it repo-relative."""
     from idse_orchestrator.fsutil import read_text
 
-    path = template_path(name, ws)
-    return render_text(read_text(path), context, origin=str(path))
+    try:
+        path = template_path(name, ws)
+        return render_text(read_text(path), context, origin=str(path))
+    except BadFile as exc:
+        if ws is None:
+            raise
+        raise exc.relative_to(ws) from None
 
 
 def sha256_text(text: str) -> str:

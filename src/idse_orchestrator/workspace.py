@@ -114,7 +114,10 @@ class Workspace:
     @property
     def config(self) -> Config:
         if self._config is None:
-            self._config = load_config(self.config_path)
+            try:
+                self._config = load_config(self.config_path)
+            except BadFile as exc:
+                raise exc.relative_to(self) from None
         return self._config
 
     def rel(self, path: Path) -> str:
@@ -219,13 +222,13 @@ class Project:
         try:
             value = read_text(path, limit=CURRENT_SESSION_LIMIT).strip()
         except BadFile as exc:
-            problem = exc.message[len(exc.path) + 2 :] if exc.message.startswith(exc.path) else exc.message
-            if problem.startswith("is larger than"):
+            if exc.problem.startswith("is larger than"):
                 # Stated here: the shared reader's wording need not know this file's unit.
                 problem = (
                     f"is larger than {format_size(CURRENT_SESSION_LIMIT)}; it should hold one session id"
                 )
-            raise BadFile(rel, problem) from None
+                raise BadFile(rel, problem) from None
+            raise exc.at(rel) from None
         try:
             ids.session_id(value)
         except Exception:
@@ -242,13 +245,11 @@ class Project:
         path = self.metadata_path(session)
         if not path.exists():
             # A session copied in from another tool may lack metadata: derive the obvious defaults.
-            if session == BLUEPRINT:
-                return SessionMetadata(id=session, project=self.name, type="blueprint", parent=None)
-            return SessionMetadata(id=session, project=self.name, type="feature", parent=BLUEPRINT)
+            return self.default_metadata(session)
         try:
             meta = load_model(path, SessionMetadata)
         except BadFile as exc:
-            raise BadFile(self.workspace.rel(path), exc.message.split(": ", 1)[1]) from None
+            raise exc.relative_to(self.workspace) from None
         if meta.parent is not None and not ids.is_valid_session_id(meta.parent):
             # The parent becomes a path: one that is not a session id is a schema problem of this file.
             shown = meta.parent if len(meta.parent) <= 40 else meta.parent[:40] + "..."
@@ -257,6 +258,15 @@ class Project:
                 f"does not match its schema: parent: {shown!r} is not a valid session id",
             )
         return meta
+
+    def default_metadata(self, session: str) -> SessionMetadata:
+        """The metadata of a session whose ``session.json`` is missing or unusable: the blueprint is
+        the root, every other session a feature of it."""
+        from idse_orchestrator.models import SessionMetadata
+
+        if session == BLUEPRINT:
+            return SessionMetadata(id=session, project=self.name, type="blueprint", parent=None)
+        return SessionMetadata(id=session, project=self.name, type="feature", parent=BLUEPRINT)
 
     def registry(self) -> AgentRegistry:
         from idse_orchestrator.fsutil import load_model
@@ -267,4 +277,4 @@ class Project:
         try:
             return load_model(self.registry_path, AgentRegistry)
         except BadFile as exc:
-            raise BadFile(self.workspace.rel(self.registry_path), exc.message.split(": ", 1)[1]) from None
+            raise exc.relative_to(self.workspace) from None

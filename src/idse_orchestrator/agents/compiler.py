@@ -22,7 +22,7 @@ from idse_orchestrator.agents.extract import (
     pydantic_message,
 )
 from idse_orchestrator.agents.profile import AgentProfileSpec
-from idse_orchestrator.errors import Failed, UsageError
+from idse_orchestrator.errors import Failed, UsageError, file_message
 from idse_orchestrator.stages import BLUEPRINT, BY_NAME, MARKER
 from idse_orchestrator.workspace import Project, Workspace
 
@@ -55,7 +55,7 @@ class ProfileError(Failed):
     """A profile document that cannot be compiled; the message is ``path:line: problem``."""
 
     def __init__(self, path: str, line: int, problem: str, problems: tuple[Problem, ...] = ()) -> None:
-        super().__init__(f"{path}:{line}: {problem}")
+        super().__init__(file_message(path, problem, line))
         self.path = path
         self.line = line
         self.problem = problem

@@ -111,7 +111,7 @@ def _raw_registry(ws: Workspace, project: Project) -> dict[str, Any]:
         try:
             data = read_json(path)
         except BadFile as exc:
-            raise BadFile(ws.rel(path), exc.message.split(": ", 1)[1]) from None
+            raise exc.relative_to(ws) from None
     if not isinstance(data, dict) or not isinstance(data.get("agents"), list):
         raise BadFile(ws.rel(path), 'must be a JSON object with an "agents" list')
     return data

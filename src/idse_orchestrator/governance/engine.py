@@ -6,6 +6,7 @@ check needs (text, rendered template, recorded template hash) is carried in by t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,39 @@ if TYPE_CHECKING:
     from idse_orchestrator.models import StageStatus
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+def stage_status(
+    text: str | None,
+    *,
+    unreadable: bool,
+    has_markers: Callable[[str], bool],
+    untouched: Callable[[str], bool],
+) -> StageStatus:
+    """The one definition of a stage's status, derived from its document ``text``.
+
+    missing (no document) / in_progress (``unreadable``: it exists but cannot be used yet) /
+    complete (no marker outside code) / pending (markers, and still the untouched template) /
+    in_progress (markers in an edited document). The two tests are callables so that a caller pays
+    only for those the answer needs (``untouched`` may render the template).
+    """
+    if text is None:
+        return "in_progress" if unreadable else "missing"
+    if not has_markers(text):
+        return "complete"
+    return "pending" if untouched(text) else "in_progress"
+
+
+def is_untouched(
+    text: str, text_sha256: str, template_hashes: Collection[str], template: Callable[[], str]
+) -> bool:
+    """True when ``text`` is still the document as rendered from its template: its sha256 is one
+    recorded when the session was created (which survives template upgrades), or it equals the
+    template rendered now (``template`` is called only when the hashes do not decide)."""
+    if text_sha256 in template_hashes:
+        return True
+    rendered = template()
+    return bool(rendered) and text == rendered
 
 
 @dataclass(frozen=True)
@@ -104,17 +138,16 @@ class DocView:
         text = self.doc.text
         if text is None:
             return False
-        return (self.doc.text_sha256 in self.doc.template_hashes) or (
-            bool(self.doc.template) and text == self.doc.template
-        )
+        return is_untouched(text, self.doc.text_sha256, self.doc.template_hashes, lambda: self.doc.template)
 
     @cached_property
     def status(self) -> StageStatus:
-        if self.doc.text is None:
-            return "missing" if self.doc.problem is None else "in_progress"
-        if not self.markers:
-            return "complete"
-        return "pending" if self.untouched else "in_progress"
+        return stage_status(
+            self.doc.text,
+            unreadable=self.doc.problem is not None,
+            has_markers=lambda _text: bool(self.markers),
+            untouched=lambda _text: self.untouched,
+        )
 
     @property
     def state(self) -> str:

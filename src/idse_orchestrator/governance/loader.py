@@ -18,10 +18,7 @@ def session_metadata(project: Project, session: str) -> tuple[SessionMetadata, s
     try:
         return project.metadata(session), None
     except BadFile as exc:
-        problem = exc.message.split(": ", 1)[-1]
-        if session == "__blueprint__":
-            return SessionMetadata(id=session, project=project.name, type="blueprint"), problem
-        return SessionMetadata(id=session, project=project.name, type="feature"), problem
+        return project.default_metadata(session), exc.detail
 
 
 @lru_cache(maxsize=64)
@@ -65,9 +62,7 @@ def load_document(
     try:
         text = read_text(path)
     except BadFile as exc:
-        return Document(
-            session, stage.name, rel, None, exc.message.split(": ", 1)[-1], template, hashes, "", sections
-        )
+        return Document(session, stage.name, rel, None, exc.detail, template, hashes, "", sections)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return Document(session, stage.name, rel, text, None, template, hashes, digest, sections)
 
@@ -105,7 +100,7 @@ def project_input(ws: Workspace, project: Project) -> ProjectInput:
     try:
         data = read_json(project.registry_path)
     except BadFile as exc:
-        return ProjectInput(project.name, rel, None, exc.message.split(": ", 1)[-1])
+        return ProjectInput(project.name, rel, None, exc.detail)
     try:
         AgentRegistry.model_validate(data)
     except ValidationError as exc:

@@ -97,7 +97,8 @@ def load_record(project: Project) -> tuple[SyncRecord, bool]:
     except (ValueError, RecursionError) as exc:
         if isinstance(exc, ValidationError):
             raise BadFile(shown, f"does not match its schema: {pydantic_problem(exc)}{restart}") from None
-        raise BadFile(shown, f"invalid JSON{restart}") from None
+        line = exc.lineno if isinstance(exc, json.JSONDecodeError) else None
+        raise BadFile(shown, f"invalid JSON{restart}", line) from None
     clone = _clone_id(project)
     if record.clone != clone:
         return SyncRecord(clone=clone), True

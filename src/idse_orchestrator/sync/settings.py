@@ -160,7 +160,8 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         try:
             parsed = SyncSection.model_validate({key: raw})
         except ValidationError as exc:
-            problem = pydantic_problem(exc).split(": ", 1)[-1]
+            # The variable names the setting: the messages are shown without pydantic's location.
+            problem = "; ".join(str(err.get("msg", "invalid")) for err in exc.errors()[:3])
             raise UsageError(f"{var}: {problem}") from None
         values[field] = getattr(parsed, field)
     return values
