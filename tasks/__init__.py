@@ -1,16 +1,16 @@
 """Task generators: one module per family, each yielding plain doit task dictionaries.
 
-A task dict is what doit expects, except that the single combined configuration value is given as
-``"config"`` (a string); the adapter turns it into doit's ``config_changed``. Keeping doit imports
-out of here lets ``idse graph`` and ``--explain`` reason about tasks without loading doit.
+A task dict is what doit expects, plus a few keys the adapter turns into doit's terms:
+``config`` (one string, becomes ``config_changed``), ``outputs`` (files written besides the doit
+``targets``, checked by content, possibly absent; ``#managed`` judges only idse's block), ``reads``
+(files written by another task and read by this one, checked by content), ``watch`` (paths whose
+kind or appearance matters) and ``owner`` (the session whose index row the task belongs to).
+Keeping doit imports out of here lets ``idse graph`` and ``--dry-run`` reason without loading doit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-
-from idse_orchestrator.engine.context import BuildContext
 
 TaskDict = dict[str, Any]
 
@@ -27,8 +27,3 @@ def families() -> dict[str, Any]:
         "compile": agents.generate_profiles,
         "sync": sync.generate,
     }
-
-
-def generate_all(ctx: BuildContext) -> Iterator[TaskDict]:
-    for generate in families().values():
-        yield from generate(ctx)

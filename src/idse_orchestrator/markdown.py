@@ -70,10 +70,6 @@ class Structure:
             self._index[level] = index
         return index.get(normalize_title(title))
 
-    def body_text(self, sec: Section) -> str:
-        """Text of a section without its heading, sub-headings included."""
-        return "\n".join(self.lines[sec.start : sec.end])
-
     def has_content(self, sec: Section) -> bool:
         """True when the section holds anything but blank lines and HTML comments."""
         for lineno in range(sec.start + 1, sec.end + 1):

@@ -239,7 +239,7 @@ def read_current(ws: Workspace, output: AgentFileOutput) -> str | None:
     try:
         return read_text(output.path)
     except BadFile as exc:
-        raise BadFile(output.rel, exc.message.split(": ", 1)[1]) from None
+        raise exc.at(output.rel) from None
 
 
 def planned_contents(ws: Workspace, project: Project) -> list[tuple[AgentFileOutput, str | None, str]]:
