@@ -17,10 +17,6 @@ PROJECT = "demo"
 BLUEPRINT = "__blueprint__"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: builds a distribution or spawns many processes")
-
-
 class Result(NamedTuple):
     exit_code: int
     stdout: str

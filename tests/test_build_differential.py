@@ -29,6 +29,8 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a fault suite: real processes, kills, timing
+
 STAGE = st.integers(min_value=0, max_value=6)
 
 

@@ -112,4 +112,7 @@ def test_the_command_follows_real_saves_and_stops_on_ctrl_c(ws, tmp_path):
     assert lines[1]["changed"] == [SPEC] and lines[1]["exit_code"] == 1
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=20) in (0, 130)
-    assert "Traceback" not in (proc.stderr.read() if proc.stderr else "")
+    thread.join(timeout=10)
+    assert proc.stderr is not None and proc.stdout is not None
+    with proc.stderr, proc.stdout:
+        assert "Traceback" not in proc.stderr.read()

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # a fault suite: real processes, kills, timing
+
 PROJ = ".idse/projects/demo"
 BP = f"{PROJ}/sessions/__blueprint__"
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # a fault suite: real processes, kills, timing
+
 CODE = "import sys; from idse_orchestrator.cli import run; sys.exit(run(sys.argv[1:]))"
 
 

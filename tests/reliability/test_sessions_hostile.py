@@ -24,6 +24,8 @@ from idse_orchestrator import sessions as core
 from idse_orchestrator.stages import METADATA_RELPATH, STAGES
 from idse_orchestrator.workspace import format_size
 
+pytestmark = pytest.mark.slow  # a fault suite: real processes, kills, timing
+
 PROJ = ".idse/projects/demo"
 SESSIONS = f"{PROJ}/sessions"
 
@@ -240,6 +242,8 @@ def test_kill_9_during_create_leaves_the_session_whole_or_absent(tmp_path, cli):
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
         context = f"round {round_}, killed {delay:.3f}s {'into writing' if aimed else 'after start'}"
         if staging(root):
             outcomes["interrupted"] += 1

@@ -16,6 +16,8 @@ from test_sync_support import BLUEPRINT, PROJECT, Result, Workspaces, one_line_e
 
 from idse_orchestrator.stages import BY_NAME
 
+pytestmark = pytest.mark.slow  # a fault suite: real processes, kills, timing
+
 A_FIRST = "# Spec\n\nA-FIRST\n"
 A_SECOND = "# Spec\n\nA-FIRST\nA-SECOND\n"
 B_EDIT = "# Spec\n\nB-EDIT\n"
