@@ -363,7 +363,12 @@ def switch_session(ws: Workspace, project: Project, session: str) -> None:
 
 
 def children_of(project: Project, session: str) -> list[str]:
-    return [s for s in project.session_ids() if s != session and project.metadata(s).parent == session]
+    # Another session's unusable metadata is that session's finding (IDSE-M001), not this one's error.
+    return [
+        s
+        for s in project.session_ids()
+        if s != session and project.metadata_or_default(s)[0].parent == session
+    ]
 
 
 def list_sessions(project: Project) -> list[dict[str, Any]]:
@@ -390,7 +395,7 @@ def session_info(ws: Workspace, project: Project, session: str) -> dict[str, Any
     cursor = meta.parent
     while cursor and cursor not in lineage and project.has_session(cursor):
         lineage.append(cursor)
-        cursor = project.metadata(cursor).parent
+        cursor = project.metadata_or_default(cursor)[0].parent
     data = meta.model_dump(mode="json")
     data.pop("template_sha256", None)
     return {

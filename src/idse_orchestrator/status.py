@@ -11,6 +11,9 @@ from idse_orchestrator.stages import STAGES, Stage
 from idse_orchestrator.templating import sha256_text
 from idse_orchestrator.workspace import Project, Workspace
 
+# The agent of a stage when agent_registry.json cannot be read.
+UNKNOWN_AGENT = "?"
+
 
 def is_untouched(ws: Workspace, stage: Stage, meta: SessionMetadata, text: str) -> bool:
     """True when ``text`` is still the document as rendered from its template."""
@@ -78,7 +81,10 @@ def project_status(
     from idse_orchestrator.sync.last_sync import read_last_sync
 
     sid = project.resolve_session(session)
-    registry = project.registry()
+    try:
+        registry = project.registry()
+    except BadFile:
+        registry = None  # a broken registry is the registry rule's finding: the agent is unknown
     statuses = results["statuses"] if results else session_stage_statuses(ws, project, sid)
     why = results.get("why", {}) if results else {}
     validation = "unknown"
@@ -88,8 +94,9 @@ def project_status(
         )
     stages: dict[str, Any] = {}
     for stage in STAGES:
-        agent = registry.route(stage.name)
-        entry: dict[str, Any] = {"status": statuses[stage.name], "agent": agent.id if agent else None}
+        agent = registry.route(stage.name) if registry is not None else None
+        agent_id = (agent.id if agent else None) if registry is not None else UNKNOWN_AGENT
+        entry: dict[str, Any] = {"status": statuses[stage.name], "agent": agent_id}
         if why.get(stage.name):
             entry["why"] = why[stage.name]
         stages[stage.name] = entry

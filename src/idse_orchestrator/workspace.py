@@ -239,25 +239,47 @@ class Project:
         return self.require_session(session if session else self.current_session())
 
     def metadata(self, session: str) -> SessionMetadata:
-        from idse_orchestrator.fsutil import load_model
+        """The session's metadata; ``BadFile`` (repo-relative) when its file cannot be used.
+
+        A file in the idse-orchestrator 0.1 format is read through its mapping (see ``legacy``)."""
+        return self._read_metadata(session)[0]
+
+    def metadata_or_default(self, session: str) -> tuple[SessionMetadata, str | None]:
+        """The session's metadata and ``None``, or, when its file is unusable, the defaults and the
+        problem; a 0.1 file gives its mapped metadata and the problem that it needs migrating."""
+        try:
+            return self._read_metadata(session)
+        except BadFile as exc:
+            return self.default_metadata(session), exc.detail
+
+    def _read_metadata(self, session: str) -> tuple[SessionMetadata, str | None]:
+        from pydantic import ValidationError
+
+        from idse_orchestrator import legacy
+        from idse_orchestrator.fsutil import pydantic_problem, read_json
         from idse_orchestrator.models import SessionMetadata
 
         path = self.metadata_path(session)
+        rel = self.workspace.rel(path)
         if not path.exists():
             # A session copied in from another tool may lack metadata: derive the obvious defaults.
-            return self.default_metadata(session)
+            return self.default_metadata(session), None
         try:
-            meta = load_model(path, SessionMetadata)
+            data = read_json(path)
         except BadFile as exc:
-            raise exc.relative_to(self.workspace) from None
+            raise exc.at(rel) from None
+        problem = None
+        if legacy.is_legacy_metadata(data):
+            data, problem = legacy.map_metadata(data, self.name, session), legacy.METADATA_PROBLEM
+        try:
+            meta = SessionMetadata.model_validate(data)
+        except ValidationError as exc:
+            raise BadFile(rel, f"does not match its schema: {pydantic_problem(exc)}") from None
         if meta.parent is not None and not ids.is_valid_session_id(meta.parent):
             # The parent becomes a path: one that is not a session id is a schema problem of this file.
             shown = meta.parent if len(meta.parent) <= 40 else meta.parent[:40] + "..."
-            raise BadFile(
-                self.workspace.rel(path),
-                f"does not match its schema: parent: {shown!r} is not a valid session id",
-            )
-        return meta
+            raise BadFile(rel, f"does not match its schema: parent: {shown!r} is not a valid session id")
+        return meta, problem
 
     def default_metadata(self, session: str) -> SessionMetadata:
         """The metadata of a session whose ``session.json`` is missing or unusable: the blueprint is
@@ -277,4 +299,11 @@ class Project:
         try:
             return load_model(self.registry_path, AgentRegistry)
         except BadFile as exc:
-            raise exc.relative_to(self.workspace) from None
+            problem = exc.problem
+            if problem.startswith("does not match its schema"):
+                from idse_orchestrator import legacy
+                from idse_orchestrator.fsutil import read_json
+
+                if legacy.is_legacy_registry(read_json(self.registry_path)):
+                    problem = f"{problem} ({legacy.REGISTRY_HINT})"
+            raise BadFile(self.workspace.rel(self.registry_path), problem, exc.line) from None

@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "compile": "agent_cmds:compile_group",
     "schema": "agent_cmds:schema",
     "sync": "sync_cmds:sync",
+    "migrate": "migrate_cmds:migrate",
 }
 
 
@@ -53,6 +54,7 @@ HELP_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...], str], ...] = (
             ("spawn", "Start a feature session from its parent's intent and context"),
             ("accept", "Record that a stale stage was reviewed against its upstream"),
             ("docs", "Install the IDSE method documentation into .idse/docs/"),
+            ("migrate", "Upgrade a workspace of idse-orchestrator 0.1 (--dry-run shows the plan)"),
         ),
         "idse init shop --stack python && idse spawn checkout-flow && idse status",
     ),

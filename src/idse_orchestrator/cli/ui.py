@@ -29,10 +29,9 @@ class SuggestingGroup(click.Group):
 def unknown_command(name: str, known: list[str]) -> str:
     import difflib
 
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-    if not close:
-        # A prefix typed in full ("gen" for "generate-agent-files") is a good guess too.
-        close = [k for k in known if name and k.startswith(name)][:3]
+    # A prefix typed in full ("gen" for "generate-agent-files") is the best guess; close spellings next.
+    prefixed = [k for k in known if name and k.startswith(name)]
+    close = list(dict.fromkeys(prefixed + difflib.get_close_matches(name, known, n=3, cutoff=0.6)))[:3]
     if not close:
         return f"no such command {name!r}"
     quoted = repr(close[0]) if len(close) == 1 else ", ".join(map(repr, close[:-1])) + f" or {close[-1]!r}"

@@ -15,10 +15,7 @@ from idse_orchestrator.workspace import Project, Workspace
 
 def session_metadata(project: Project, session: str) -> tuple[SessionMetadata, str | None]:
     """The session's metadata, or defaults plus the reason the file could not be used."""
-    try:
-        return project.metadata(session), None
-    except BadFile as exc:
-        return project.default_metadata(session), exc.detail
+    return project.metadata_or_default(session)
 
 
 @lru_cache(maxsize=64)
