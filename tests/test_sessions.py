@@ -439,10 +439,16 @@ def test_corrupt_session_metadata_is_a_clear_error(ws, cli, tmp_path, snapshot, 
     assert cli("session", "create", "feat").exit_code == 0
     meta_path = session_dir(ws, "feat") / "metadata/session.json"
     meta_path.write_bytes(content)
+    # Listing and status go on: the damaged file is that session's finding, shown, not fatal.
+    listed = cli("sessions", "--json")
+    assert listed.exit_code == 0
+    rows = {row["id"]: row for row in json.loads(listed.stdout)["sessions"]}
+    assert ".idse/projects/demo/sessions/feat/metadata/session.json" in rows["feat"]["problem"]
+    assert "problem" not in rows[BLUEPRINT]
+    status = cli("status", "--json")
+    assert status.exit_code == 0 and json.loads(status.stdout)["validation_status"] == "failing"
     before = snapshot(tmp_path)
     for args in (
-        ["status"],
-        ["sessions"],
         ["session-info", "feat"],
         ["session", "set-status", "feat", "review"],
         ["spawn", "child", "--from", "feat"],

@@ -375,16 +375,18 @@ def list_sessions(project: Project) -> list[dict[str, Any]]:
     current = project.current_session()
     out = []
     for sid in project.session_ids():
-        meta = project.metadata(sid)
-        out.append(
-            {
-                "id": sid,
-                "type": meta.type,
-                "status": meta.status,
-                "parent": meta.parent,
-                "current": sid == current,
-            }
-        )
+        # One unreadable session.json is that session's problem (shown in its row), not the list's.
+        meta, problem = project.metadata_or_default(sid)
+        row: dict[str, Any] = {
+            "id": sid,
+            "type": meta.type,
+            "status": meta.status,
+            "parent": meta.parent,
+            "current": sid == current,
+        }
+        if problem:
+            row["problem"] = f"{project.workspace.rel(project.metadata_path(sid))}: {problem}"
+        out.append(row)
     return out
 
 

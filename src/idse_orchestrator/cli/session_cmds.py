@@ -74,6 +74,11 @@ def sessions(project_name: str | None, as_json: bool) -> int:
     marks = [" "] + ["*" if row["current"] else " " for row in rows]
     for mark, line in zip(marks, lines, strict=True):
         click.echo(f"{mark} {line}")
+    for row in rows:
+        if "problem" in row:
+            click.echo(
+                f"idse: warning: {row['problem']} (defaults shown; 'idse validate' reports it)", err=True
+            )
     return 0
 
 

@@ -46,9 +46,9 @@ def validate(
     output: str | None,
 ) -> int:
     """Check sessions against the constitution. Exit 0 clean, 1 findings fail the run, 2 usage."""
+    from idse_orchestrator.engine.validation import validate as run_validate
     from idse_orchestrator.errors import UsageError
     from idse_orchestrator.governance.report import render, render_text
-    from idse_orchestrator.engine.validation import validate as run_validate
 
     if sessions and all_sessions:
         raise UsageError("use either --session or --all, not both")

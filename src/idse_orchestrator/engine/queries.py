@@ -89,9 +89,8 @@ def session_report(ws: Workspace, project: Project, session: str | None = None) 
     from idse_orchestrator.status import project_status
 
     sid = project.resolve_session(session)
-    # Damaged inputs of the report are errors naming the file here, not findings.
-    project.metadata(sid)
-    project.registry()
+    # A damaged session.json or registry is a finding of the build below (IDSE-M001, IDSE-R001):
+    # the stages are still shown, an unknown agent as "?", and validation says "failing".
     report = build(ws, project, [sid], families=VALIDATION_FAMILIES, want_reasons=False)
     if report.failed:
         from idse_orchestrator.errors import Failed

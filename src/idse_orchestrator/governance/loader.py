@@ -101,5 +101,10 @@ def project_input(ws: Workspace, project: Project) -> ProjectInput:
     try:
         AgentRegistry.model_validate(data)
     except ValidationError as exc:
-        return ProjectInput(project.name, rel, data, f"does not match its schema: {pydantic_problem(exc)}")
+        from idse_orchestrator import legacy
+
+        problem = f"does not match its schema: {pydantic_problem(exc)}"
+        if legacy.is_legacy_registry(data):
+            problem += f" ({legacy.REGISTRY_HINT})"
+        return ProjectInput(project.name, rel, data, problem)
     return ProjectInput(project.name, rel, data, None)
