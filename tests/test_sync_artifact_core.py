@@ -151,7 +151,11 @@ def test_tampered_content_is_refused(wss: Workspaces, server: ArtifactCoreServer
     assert "does not match its sha256" in one_line_error(result)
 
 
-def test_retries_hide_transient_faults(wss: Workspaces, server: ArtifactCoreServer) -> None:
+def test_retries_hide_transient_faults(
+    wss: Workspaces, server: ArtifactCoreServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One request at a time: each fault's retry is the request right after it.
+    monkeypatch.setenv("IDSE_SYNC_CONCURRENCY", "1")
     server.fail(0, "500")  # the listing fails once, the retry (request 1) succeeds
     server.fail(2, "drop")  # the first PUT: connection dropped before it is applied
     server.fail(4, "drop-after")  # the second PUT lands but its answer is lost: the retry sees 409 + our sha

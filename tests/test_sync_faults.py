@@ -3,6 +3,8 @@ local files intact, and a rerun finishes the job with both sides in sync.
 
 Each request k of the command fails on every attempt (the retries included) with each fault kind of
 the test server: 500s, a dropped connection before or after the request is applied, a timeout.
+Requests go one at a time here (IDSE_SYNC_CONCURRENCY=1) so that request k and its retry are the
+k-th and (k+1)-th the server sees; test_sync_scale.py covers faults with concurrent requests.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def wss(
         IDSE_SYNC_RETRIES=str(RETRIES),
         IDSE_SYNC_TIMEOUT=FAULT_TIMEOUT,
         IDSE_SYNC_CONNECT_TIMEOUT="1",
+        IDSE_SYNC_CONCURRENCY="1",
     )
     w = Workspaces(tmp_path, monkeypatch, capsys)
     w.make("template")

@@ -169,13 +169,49 @@ def _echo_rejected(rejected: list[dict[str, Any]]) -> None:
         _say(f"  rejected {side} {item['session']!r}/{item['stage']!r}: {item['reason']}")
 
 
+def _stderr_is_tty() -> bool:
+    return sys.stderr.isatty()
+
+
+class _Counter:
+    """A ``done/total`` counter on stderr, rewritten in place and erased when the transfer ends
+    (or fails): only for transfers longer than one batch."""
+
+    def __init__(self, direction: str) -> None:
+        self.label = "pushing" if direction == "push" else "pulling"
+        self.width = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        from idse_orchestrator.sync.engine import BATCH
+
+        if total <= BATCH:
+            return
+        if done >= total:
+            self.clear()
+            return
+        line = f"{self.label} {done}/{total}"
+        click.echo("\r" + line.ljust(self.width), err=True, nl=False)
+        self.width = len(line)
+
+    def clear(self) -> None:
+        if self.width:
+            click.echo("\r" + " " * self.width + "\r", err=True, nl=False)
+            self.width = 0
+
+
 def _transfer(
     direction: str, project_name: str | None, session: str | None, dry_run: bool, as_json: bool
 ) -> int:
     from idse_orchestrator.sync.engine import transfer
 
-    with _context(project_name, locked=not dry_run) as ctx:
-        report = transfer(ctx, "push" if direction == "push" else "pull", session, dry_run)
+    # Progress only for a person watching a terminal: never with --json, nor when piped.
+    counter = None if (as_json or dry_run or not _stderr_is_tty()) else _Counter(direction)
+    try:
+        with _context(project_name, locked=not dry_run) as ctx:
+            report = transfer(ctx, "push" if direction == "push" else "pull", session, dry_run, counter)
+    finally:
+        if counter is not None:
+            counter.clear()
     if as_json:
         _say_json(report.as_dict())
     else:

@@ -2,9 +2,15 @@
 
 Each artifact is compared with its base (hash and revision at the last sync, from the record):
 only one side changed -> that side is ahead; both changed -> conflict, which is never overwritten
-in either direction (the remote version is saved beside the local file instead). The record is
-saved after every artifact that really synced, so a failure half-way keeps the progress made and a
-rerun finishes the job. Deletions are not propagated: an artifact missing on one side is restored.
+in either direction (the remote version is saved beside the local file instead). The record keeps
+the progress made, so a failure half-way loses little and a rerun finishes the job. Deletions are
+not propagated: an artifact missing on one side is restored.
+
+Push and pull work in batches of ``BATCH`` artifacts: the store requests of a batch are sent first
+(concurrently when the store allows it, in one transaction when it writes batches), then their
+outcomes are applied in order and the record is saved once, atomically. A run killed mid-batch
+loses only that batch's bookkeeping: the rerun finds those artifacts with the same hash on both
+sides (in sync) and records them without transferring anything again.
 
 Resolving a conflict lives in ``resolve.py``. Local files are read and written only through the
 workspace's ``confine.Root``: a document behind a symlink leading out of the workspace is refused.
@@ -12,9 +18,11 @@ workspace's ``confine.Root``: a document behind a symlink leading out of the wor
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from idse_orchestrator import ids
 from idse_orchestrator.errors import InvalidName, RemoteError
@@ -34,12 +42,17 @@ from idse_orchestrator.sync.record import (
     save_record,
 )
 from idse_orchestrator.sync.redact import redact
-from idse_orchestrator.sync.store import Artifact, ArtifactRef, DesignStore, content_sha256
+from idse_orchestrator.sync.store import Artifact, ArtifactRef, DesignStore, WriteResult, content_sha256
 from idse_orchestrator.workspace import Project, Workspace
 
 State = Literal["in-sync", "local-ahead", "remote-ahead", "conflict", "local-only", "remote-only"]
 UPLOAD: tuple[State, ...] = ("local-ahead", "local-only")
 DOWNLOAD: tuple[State, ...] = ("remote-ahead", "remote-only")
+# Artifacts per batch: the record is saved once per batch (and a batch is one database transaction).
+BATCH = 100
+# Called with (done, total) after each batch of a push or pull.
+Progress = Callable[[int, int], None]
+T = TypeVar("T")
 
 
 @dataclass
@@ -86,6 +99,9 @@ class SyncContext:
     local: FilesystemStore
     record: SyncRecord
     record_was_foreign: bool
+    # While set (push, pull), ``settle`` only marks the record changed; ``flush`` saves it.
+    batching: bool = False
+    unsaved: bool = False
 
     @classmethod
     def open(cls, ws: Workspace, project: Project, store: DesignStore) -> SyncContext:
@@ -111,8 +127,15 @@ class SyncContext:
         """The remote version saved in each conflict's `.remote` copy (see ``resolve``)."""
         return self.record.conflicts.setdefault(self.remote_key, {})
 
+    def flush(self) -> None:
+        """Save the record if anything changed since it was last saved."""
+        if self.unsaved:
+            save_record(self.project, self.record)
+            self.unsaved = False
+
     def settle(self, session: str, stage: str, sha256: str, revision: str) -> None:
-        """Record that both sides hold ``sha256`` (remote at ``revision``) and persist it now."""
+        """Record that both sides hold ``sha256`` (remote at ``revision``) and persist it now, or with
+        the batch when ``batching``."""
         key = artifact_key(session, stage)
         self.base[key] = BaseEntry(sha256=sha256, revision=revision)
         self.seen.pop(key, None)
@@ -122,7 +145,9 @@ class SyncContext:
             self.record.files.pop(key, None)
         else:
             remember(self.record, key, real, sha256)
-        save_record(self.project, self.record)
+        self.unsaved = True
+        if not self.batching:
+            self.flush()
 
 
 def three_way(local: str | None, remote: ArtifactRef | None, base: BaseEntry | None) -> State | None:
@@ -255,7 +280,8 @@ def write_conflict_copy(ctx: SyncContext, session: str, stage: str, remote: Arti
     copy = remote_copy_path(ctx.project, session, stage)
     ctx.root.write_text(copy, remote.content)
     ctx.seen[artifact_key(session, stage)] = BaseEntry(sha256=remote.sha256, revision=remote.revision)
-    save_record(ctx.project, ctx.record)
+    ctx.unsaved = True
+    ctx.flush()
     return copy
 
 
@@ -264,8 +290,24 @@ def _save_conflict(ctx: SyncContext, session: str, stage: str, remote: Artifact,
     report.conflicts.append({"session": session, "stage": stage, "remote_copy": ctx.ws.rel(copy)})
 
 
-def _keep_remote_copy(ctx: SyncContext, row: Row, local_sha: str | None, report: Report) -> None:
-    remote = ctx.store.read_artifact(row.session, row.stage)
+@dataclass
+class _Fetched:
+    """What the store answered for one row of a batch, gathered before the batch is applied."""
+
+    mine: Artifact | None = None  # push: the local document as read
+    result: WriteResult | None = None  # push: the store's answer to the write
+    remote: Artifact | None = None  # the remote document, when it was read
+    error: Exception | None = None  # raised again when the row is applied, in order
+
+
+def _accepted(result: WriteResult, mine: Artifact) -> bool:
+    # A retried write that had already been applied comes back as a conflict holding our own hash.
+    return result.revision is not None and (result.ok or result.sha256 == mine.sha256)
+
+
+def _keep_remote_copy(
+    ctx: SyncContext, row: Row, local_sha: str | None, report: Report, remote: Artifact | None
+) -> None:
     if remote is None:
         report.skipped.append({**row.item(), "reason": "deleted on the remote meanwhile; run again"})
         return
@@ -287,23 +329,22 @@ def _confirm(ctx: SyncContext, row: Row, report: Report) -> None:
         ctx.settle(row.session, row.stage, row.local_sha, row.remote.revision)
 
 
-def _upload(ctx: SyncContext, row: Row, report: Report) -> None:
-    mine = ctx.local.read_artifact(row.session, row.stage)
-    if mine is None:
+def _upload(ctx: SyncContext, row: Row, report: Report, got: _Fetched) -> None:
+    mine, result = got.mine, got.result
+    if mine is None or result is None:
         report.skipped.append({**row.item(), "reason": "local file deleted meanwhile"})
         return
-    base_revision = row.remote.revision if row.remote else None
-    result = ctx.store.write_artifact(row.session, row.stage, mine.content, mine.sha256, base_revision)
-    # A retried write that had already been applied comes back as a conflict holding our own hash.
-    if result.revision is not None and (result.ok or result.sha256 == mine.sha256):
+    if _accepted(result, mine):
+        assert result.revision is not None
         ctx.settle(row.session, row.stage, mine.sha256, result.revision)
         report.transferred.append({"session": row.session, "stage": row.stage, "revision": result.revision})
         return
-    _keep_remote_copy(ctx, row, mine.sha256, report)
+    _keep_remote_copy(ctx, row, mine.sha256, report, got.remote)
 
 
-def _download(ctx: SyncContext, row: Row, report: Report, new_sessions: dict[str, Any]) -> None:
-    remote = ctx.store.read_artifact(row.session, row.stage)
+def _download(
+    ctx: SyncContext, row: Row, report: Report, new_sessions: dict[str, Any], remote: Artifact | None
+) -> None:
     if remote is None:
         report.skipped.append({**row.item(), "reason": "deleted on the remote meanwhile"})
         return
@@ -322,6 +363,143 @@ def _download(ctx: SyncContext, row: Row, report: Report, new_sessions: dict[str
         _save_conflict(ctx, row.session, row.stage, remote, report)
 
 
+def _in_parallel(workers: int, jobs: list[Callable[[], T]]) -> list[T]:
+    """Run ``jobs`` on at most ``workers`` threads; the results in the order of the jobs."""
+    if workers <= 1 or len(jobs) <= 1:
+        return [job() for job in jobs]
+    pool = ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="idse-sync")
+    try:
+        return list(pool.map(lambda job: job(), jobs))
+    finally:
+        # Interrupted (Ctrl-C): the requests not started yet are dropped, not sent.
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _captured(job: Callable[[], _Fetched]) -> Callable[[], _Fetched]:
+    def run() -> _Fetched:
+        try:
+            return job()
+        except Exception as exc:  # re-raised when its row is applied, after the rows before it
+            return _Fetched(error=exc)
+
+    return run
+
+
+def _fetch(ctx: SyncContext, direction: str, batch: list[Row], wanted: tuple[State, ...]) -> list[_Fetched]:
+    """Send the store requests of ``batch``: the writes of a push, the reads of a pull, the reads of
+    the conflicts. Local files are read here, on this thread; only store requests run in workers."""
+    store = ctx.store
+    got = [_Fetched() for _ in batch]
+    writes: list[int] = []  # rows to upload
+    reads: list[int] = []  # rows whose remote document is needed
+    for i, row in enumerate(batch):
+        if row.state == "conflict" or (row.state in wanted and direction == "pull"):
+            reads.append(i)
+        elif row.state in wanted:
+            try:
+                got[i].mine = ctx.local.read_artifact(row.session, row.stage)
+            except Escape as exc:
+                got[i].error = exc
+                continue
+            if got[i].mine is not None:
+                writes.append(i)
+
+    def base_of(i: int) -> str | None:
+        remote = batch[i].remote
+        return remote.revision if remote else None
+
+    def read(i: int) -> Callable[[], _Fetched]:
+        def job() -> _Fetched:
+            return _Fetched(remote=store.read_artifact(batch[i].session, batch[i].stage))
+
+        return _captured(job)
+
+    def write(i: int) -> Callable[[], _Fetched]:
+        mine = got[i].mine
+        assert mine is not None
+
+        def job() -> _Fetched:
+            result = store.write_artifact(
+                batch[i].session, batch[i].stage, mine.content, mine.sha256, base_of(i)
+            )
+            remote = (
+                None if _accepted(result, mine) else store.read_artifact(batch[i].session, batch[i].stage)
+            )
+            return _Fetched(mine=mine, result=result, remote=remote)
+
+        return _captured(job)
+
+    write_many = getattr(store, "write_artifacts", None)
+    if write_many is not None and writes:
+        # One round of the batch's writes (a database transaction); the rare refusals are read after.
+        items = []
+        for i in writes:
+            mine = got[i].mine
+            assert mine is not None
+            items.append((batch[i].session, batch[i].stage, mine.content, mine.sha256, base_of(i)))
+        results: list[WriteResult] = write_many(items)
+        for i, result in zip(writes, results, strict=True):
+            got[i].result = result
+            mine = got[i].mine
+            assert mine is not None
+            if not _accepted(result, mine):
+                reads.append(i)
+        jobs, slots = [], []
+    else:
+        jobs, slots = [write(i) for i in writes], writes
+    read_many = getattr(store, "read_artifacts", None)
+    if read_many is not None and reads:
+        # One round for the batch's reads (a single query).
+        remotes: list[Artifact | None] = read_many([(batch[i].session, batch[i].stage) for i in reads])
+        for i, remote in zip(reads, remotes, strict=True):
+            got[i].remote = remote
+    else:
+        jobs, slots = jobs + [read(i) for i in reads], slots + reads
+    workers = int(getattr(store, "concurrency", 1))
+    for i, answer in zip(slots, _in_parallel(workers, jobs), strict=True):
+        if answer.error is not None:
+            got[i].error = answer.error
+            continue
+        if answer.result is not None:
+            got[i].result = answer.result
+        got[i].remote = answer.remote
+    return got
+
+
+def _apply(
+    ctx: SyncContext,
+    direction: str,
+    row: Row,
+    got: _Fetched,
+    report: Report,
+    wanted: tuple[State, ...],
+    new_sessions: dict[str, Any],
+) -> None:
+    if row.state == "in-sync":
+        _confirm(ctx, row, report)
+        return
+    if row.state != "conflict" and row.state not in wanted:
+        report.skipped.append(row.item())
+        return
+    try:
+        if got.error is not None:
+            raise got.error
+        if row.state == "conflict":
+            _keep_remote_copy(ctx, row, row.local_sha, report, got.remote)
+        elif direction == "push":
+            _upload(ctx, row, report, got)
+        else:
+            _download(ctx, row, report, new_sessions, got.remote)
+    except Escape as exc:
+        # A link swapped in after the listing: refused like one found by it.
+        report.rejected.append(_rejected(row.session, row.stage, exc.message, "local"))
+
+
+def _batches(rows: list[Row], size: int) -> Iterable[list[Row]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
 def status(ctx: SyncContext, session: str | None = None) -> dict[str, Any]:
     rows, rejected = classify(ctx, session)
     return {
@@ -333,45 +511,50 @@ def status(ctx: SyncContext, session: str | None = None) -> dict[str, Any]:
 
 
 def transfer(
-    ctx: SyncContext, direction: Literal["push", "pull"], session: str | None, dry_run: bool
+    ctx: SyncContext,
+    direction: Literal["push", "pull"],
+    session: str | None,
+    dry_run: bool,
+    progress: Progress | None = None,
 ) -> Report:
-    """Push or pull every artifact in scope that is ahead on the sending side."""
+    """Push or pull every artifact in scope that is ahead on the sending side.
+
+    ``progress`` is called with (done, total) after each batch, counting the artifacts that needed
+    the store (transfers and conflicts)."""
     if direction == "push" and session is not None:
         ctx.project.require_session(session)
     rows, rejected = classify(ctx, session)
     report = Report(direction, dry_run=dry_run, rejected=rejected)
     wanted = UPLOAD if direction == "push" else DOWNLOAD
-    new_sessions: dict[str, Any] = {}
-    for row in rows:
-        if row.state == "in-sync":
-            if dry_run:
-                report.in_sync += 1
-            else:
-                _confirm(ctx, row, report)
-        elif row.state == "conflict":
-            if dry_run:
-                report.conflicts.append({"session": row.session, "stage": row.stage, "remote_copy": None})
-            else:
-                try:
-                    _keep_remote_copy(ctx, row, row.local_sha, report)
-                except Escape as exc:
-                    report.rejected.append(_rejected(row.session, row.stage, exc.message, "local"))
-        elif row.state not in wanted:
-            report.skipped.append(row.item())
-        elif dry_run:
-            report.transferred.append({"session": row.session, "stage": row.stage, "revision": None})
-        else:
-            try:
-                if direction == "push":
-                    _upload(ctx, row, report)
-                else:
-                    _download(ctx, row, report, new_sessions)
-            except Escape as exc:
-                # A link swapped in after the listing: refused like one found by it.
-                report.rejected.append(_rejected(row.session, row.stage, exc.message, "local"))
     if dry_run:
+        for row in rows:
+            if row.state == "in-sync":
+                report.in_sync += 1
+            elif row.state == "conflict":
+                report.conflicts.append({"session": row.session, "stage": row.stage, "remote_copy": None})
+            elif row.state not in wanted:
+                report.skipped.append(row.item())
+            else:
+                report.transferred.append({"session": row.session, "stage": row.stage, "revision": None})
         report.last_sync = read_last_sync(ctx.ws, ctx.project)
         return report
+    new_sessions: dict[str, Any] = {}
+    total = sum(1 for row in rows if row.state == "conflict" or row.state in wanted)
+    done = 0
+    ctx.batching = True
+    try:
+        for batch in _batches(rows, BATCH):
+            fetched = _fetch(ctx, direction, batch, wanted)
+            for row, got in zip(batch, fetched, strict=True):
+                _apply(ctx, direction, row, got, report, wanted, new_sessions)
+            ctx.flush()
+            done += sum(1 for row in batch if row.state == "conflict" or row.state in wanted)
+            if progress is not None and total:
+                progress(done, total)
+    finally:
+        # What was settled before a failure is kept: the rerun starts from there.
+        ctx.batching = False
+        ctx.flush()
     if direction == "push":
         sessions = [session] if session else ctx.project.session_ids()
         push_lineage(ctx.project, ctx.root, ctx.store, sessions)

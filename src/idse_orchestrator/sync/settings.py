@@ -31,8 +31,16 @@ ENV_VARS: dict[str, str] = {
     "retries": "IDSE_SYNC_RETRIES",
     "backoff": "IDSE_SYNC_BACKOFF",
     "ca_bundle": "IDSE_SYNC_CA_BUNDLE",
+    "concurrency": "IDSE_SYNC_CONCURRENCY",
 }
-DEFAULTS: dict[str, Any] = {"timeout": 30.0, "connect_timeout": 10.0, "retries": 3, "backoff": 0.5}
+DEFAULTS: dict[str, Any] = {
+    "timeout": 30.0,
+    "connect_timeout": 10.0,
+    "retries": 3,
+    "backoff": 0.5,
+    # requests in flight at once during a push or pull (artifact-core; other stores go one by one)
+    "concurrency": 4,
+}
 SECRET_KEYS = ("token", "password", "secret", "api_key", "apikey", "bearer")
 
 
@@ -52,6 +60,7 @@ class SyncSection(BaseModel):
     retries: int | None = Field(default=None, ge=0, le=10)
     backoff: float | None = Field(default=None, ge=0, le=60)
     ca_bundle: str | None = None
+    concurrency: int | None = Field(default=None, ge=1, le=32)
 
     @field_validator("project")
     @classmethod
@@ -88,6 +97,7 @@ class SyncSettings(BaseModel):
     retries: int
     backoff: float
     ca_bundle: str | None
+    concurrency: int = DEFAULTS["concurrency"]
     # setting -> where its value came from: "config", "env IDSE_SYNC_…" or "default"
     sources: dict[str, str]
 
@@ -220,6 +230,7 @@ def load_settings(
         retries=merged["retries"],
         backoff=merged["backoff"],
         ca_bundle=merged.get("ca_bundle"),
+        concurrency=merged["concurrency"],
         sources=sources,
     )
 
@@ -238,6 +249,7 @@ def describe(settings: SyncSettings) -> dict[str, Any]:
         "retries": settings.retries,
         "backoff": settings.backoff,
         "ca_bundle": settings.ca_bundle,
+        "concurrency": settings.concurrency,
     }
     return {
         "settings": values,

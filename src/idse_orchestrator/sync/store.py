@@ -4,6 +4,13 @@ A store holds, per project, one document per (session, stage) with its content h
 revision chosen by the store, plus a small JSON project state. Writes carry the revision the writer
 last saw; a store refuses a write whose base is not its current revision (optimistic concurrency),
 which is what lets sync detect every concurrent edit instead of overwriting it.
+
+Optional extras, looked up by the engine: ``concurrency`` (an int: how many requests a push or
+pull may have in flight at once; the store's methods must then be safe to call from that many
+threads; absent means one at a time) and ``write_artifacts(items)`` (a batch of
+``(session, stage, content, sha256, base_revision)`` written at once, answered with one
+``WriteResult`` per item exactly as ``write_artifact`` would answer each). Likewise
+``read_artifacts(keys)``: ``read_artifact`` for each (session, stage), in one request.
 """
 
 from __future__ import annotations

@@ -5,12 +5,16 @@ retried too: it carries ``base_revision``, so a retry of a write that already la
 with our own sha256, which the engine counts as success. The token is sent only in the
 Authorization header and never appears in a message; redirects are not followed, so it cannot be
 forwarded to another host.
+
+A push or pull sends up to ``sync.concurrency`` requests at once: each thread gets its own
+``requests.Session`` (a session is not safe to share between threads), made on first use.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -110,6 +114,26 @@ class ArtifactCoreStore:
         self.shown = redact(self.base + self.query)
         self.project = settings.project
         self.description = f"artifact-core {self.shown} (project {settings.project})"
+        self.concurrency = settings.concurrency
+        self.ca_bundle = ca_bundle
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+        self.auth = _Bearer(token)
+
+    @property
+    def session(self) -> requests.Session:
+        """This thread's HTTP session (connection pool and retries)."""
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = self._new_session()
+            self._local.session = session
+            with self._sessions_lock:
+                self._sessions.append(session)
+        return session
+
+    def _new_session(self) -> requests.Session:
+        settings = self.settings
         retry = Retry(
             total=settings.retries,
             connect=settings.retries,
@@ -123,12 +147,12 @@ class ArtifactCoreStore:
             # A server asking to wait an hour must not hang the command: our own backoff applies.
             respect_retry_after_header=False,
         )
-        self.session = requests.Session()
+        session = requests.Session()
         adapter = HTTPAdapter(max_retries=retry)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.verify = str(ca_bundle) if ca_bundle else True
-        self.auth = _Bearer(token)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.verify = str(self.ca_bundle) if self.ca_bundle else True
+        return session
 
     def _path(self, *parts: str) -> str:
         return "/v1/projects/" + "/".join(quote(p, safe="") for p in (self.project, *parts))
@@ -260,7 +284,11 @@ class ArtifactCoreStore:
         return f"reached {self.description}: {count} artifact(s)"
 
     def close(self) -> None:
-        self.session.close()
+        with self._sessions_lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+        self._local = threading.local()
 
 
 def open_store(settings: SyncSettings, ws: Workspace) -> ArtifactCoreStore:

@@ -2,9 +2,11 @@
 
 Revisions are a per-row counter. A write is a single conditional statement (``UPDATE … WHERE
 revision = base`` or ``INSERT … ON CONFLICT DO NOTHING``); no row affected means someone else wrote
-first, which is reported as a conflict, never overwritten. psycopg is an optional extra and is
-imported only here. Prepared statements are disabled so transaction-mode poolers (PgBouncer,
-Supabase's pooler) work.
+first, which is reported as a conflict, never overwritten. A push writes a batch of documents in
+one transaction, its statements pipelined (``write_artifacts``), not one transaction per document;
+a pull reads a batch in one statement (``read_artifacts``).
+psycopg is an optional extra and is imported only here. Prepared statements are disabled so
+transaction-mode poolers (PgBouncer, Supabase's pooler) work.
 """
 
 from __future__ import annotations
@@ -170,6 +172,79 @@ class PostgresStore:
         if not current:
             return WriteResult(False, None, None)
         return WriteResult(False, str(current[0][0]), str(current[0][1]))
+
+    def read_artifacts(self, keys: list[tuple[str, str]]) -> list[Artifact | None]:
+        """``read_artifact`` for each (session, stage), in one statement: one round trip per batch."""
+        from psycopg import sql
+
+        if not keys:
+            return []
+        rows = self._run(
+            sql.SQL(
+                "SELECT a.session, a.stage, a.content, a.sha256, a.revision FROM {} a "
+                "JOIN unnest(%s::text[], %s::text[]) AS k(session, stage) "
+                "ON a.session = k.session AND a.stage = k.stage WHERE a.project = %s"
+            ).format(self._table(ARTIFACTS)),
+            ([k[0] for k in keys], [k[1] for k in keys], self.project),
+        )
+        found = {(str(s), str(st)): (str(c), str(h), str(r)) for s, st, c, h, r in rows}
+        out: list[Artifact | None] = []
+        for session, stage in keys:
+            hit = found.get((session, stage))
+            out.append(None if hit is None else Artifact(session, stage, *hit))
+        return out
+
+    def write_artifacts(self, items: list[tuple[str, str, str, str, str | None]]) -> list[WriteResult]:
+        """``write_artifact`` for each (session, stage, content, sha256, base_revision), all in one
+        transaction and one pipeline: one round trip and one commit for the batch. The answers are
+        those each write would give on its own."""
+        import psycopg
+        from psycopg import sql
+
+        if not items:
+            return []
+        table = self._table(ARTIFACTS)
+        insert = sql.SQL(
+            "INSERT INTO {} (project, session, stage, content, sha256, revision) "
+            "VALUES (%s, %s, %s, %s, %s, 1) ON CONFLICT DO NOTHING RETURNING revision"
+        ).format(table)
+        update = sql.SQL(
+            "UPDATE {} SET content = %s, sha256 = %s, revision = revision + 1 "
+            "WHERE project = %s AND session = %s AND stage = %s AND revision = %s RETURNING revision"
+        ).format(table)
+        current = sql.SQL(
+            "SELECT revision, sha256 FROM {} WHERE project = %s AND session = %s AND stage = %s"
+        ).format(table)
+        conn = self._connection()
+        out: list[WriteResult] = []
+        try:
+            with conn.transaction():
+                millis = str(int(self.settings.timeout * 1000))
+                conn.execute("SELECT set_config('statement_timeout', %s, true)", (millis,))
+                with conn.pipeline():
+                    cursors: list[psycopg.Cursor[Any] | None] = []
+                    for session, stage, content, sha256, base in items:
+                        if base is None:
+                            params: tuple[Any, ...] = (self.project, session, stage, content, sha256)
+                            cursors.append(conn.execute(insert, params))
+                        elif base.isdigit() and len(base) < 19:
+                            params = (content, sha256, self.project, session, stage, int(base))
+                            cursors.append(conn.execute(update, params))
+                        else:
+                            cursors.append(None)  # not a revision this store ever issued
+                answers = [list(cur.fetchall()) if cur is not None else [] for cur in cursors]
+                for (session, stage, _content, sha256, _base), rows in zip(items, answers, strict=True):
+                    if rows:
+                        out.append(WriteResult(True, str(rows[0][0]), sha256))
+                        continue
+                    now = conn.execute(current, (self.project, session, stage)).fetchall()
+                    if not now:
+                        out.append(WriteResult(False, None, None))
+                    else:
+                        out.append(WriteResult(False, str(now[0][0]), str(now[0][1])))
+        except psycopg.Error as exc:
+            raise self._error(exc) from None
+        return out
 
     def read_project_state(self) -> dict[str, Any]:
         from psycopg import sql

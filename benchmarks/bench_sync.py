@@ -1,0 +1,241 @@
+"""Sync benchmark: `idse sync` against the protocol's floor, ratios measured in one run.
+
+    python benchmarks/bench_sync.py [--sessions 1000] [--concurrency 4] [--workdir DIR]
+
+Generates N sessions (7 documents each), starts the test Artifact Core server
+(tests/artifact_core_server.py) on 127.0.0.1 in its own process, and times:
+
+- the first `idse sync push` (a process, end to end) vs a plain loop of the same PUTs (read each
+  file, hash it, PUT {content, sha256, base_revision: null}) with one requests.Session;
+- `idse sync pull` into an empty clone vs a plain loop: GET the listing, GET each document, write it;
+- with IDSE_TEST_PG_DSN set: the first `idse sync push` to PostgreSQL (in a throwaway schema).
+
+Prints one JSON object. Targets: push <= 3x the plain PUT loop; PostgreSQL first push of 1,000
+sessions <= 15 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from make_workspace import generate  # noqa: E402
+
+from idse_orchestrator.stages import STAGES  # noqa: E402
+
+TOKEN = "bench-token"
+PROJECT = "bench"
+SERVER = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from artifact_core_server import ArtifactCoreServer
+srv = ArtifactCoreServer(token=sys.argv[2]).start()
+print(srv.url, flush=True)
+sys.stdin.read()
+srv.stop()
+"""
+
+
+def start_server() -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(HERE.parent / "tests"), TOKEN],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+def stop_server(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdin is not None
+    proc.stdin.close()
+    proc.wait(timeout=30)
+
+
+def idse(cwd: Path, env: dict[str, str], *args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "idse_orchestrator", *args],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return time.perf_counter() - start, done
+
+
+def documents(root: Path) -> list[tuple[str, str, Path]]:
+    base = root / ".idse" / "projects" / PROJECT / "sessions"
+    out = []
+    for session in sorted(p.name for p in base.iterdir() if p.is_dir()):
+        for stage in STAGES:
+            path = base / session / stage.relpath
+            if path.is_file():
+                out.append((session, stage.name, path))
+    return out
+
+
+def url_of(base: str, project: str, *parts: str) -> str:
+    return f"{base}/v1/projects/" + "/".join(quote(p, safe="") for p in (project, *parts))
+
+
+def plain_push(base: str, project: str, docs: list[tuple[str, str, Path]]) -> float:
+    start = time.perf_counter()
+    with requests.Session() as http:
+        http.headers["Authorization"] = f"Bearer {TOKEN}"
+        for session, stage, path in docs:
+            content = path.read_text(encoding="utf-8")
+            body = {
+                "content": content,
+                "sha256": hashlib.sha256(content.encode("utf-8")).hexdigest(),
+                "base_revision": None,
+            }
+            answer = http.put(url_of(base, project, "sessions", session, "artifacts", stage), json=body)
+            assert answer.status_code == 200, answer.text
+    return time.perf_counter() - start
+
+
+def plain_pull(base: str, project: str, into: Path) -> tuple[float, int]:
+    start = time.perf_counter()
+    count = 0
+    with requests.Session() as http:
+        http.headers["Authorization"] = f"Bearer {TOKEN}"
+        listing = http.get(url_of(base, project, "artifacts")).json()["artifacts"]
+        for ref in listing:
+            got = http.get(
+                url_of(base, project, "sessions", ref["session"], "artifacts", ref["stage"])
+            ).json()
+            assert hashlib.sha256(got["content"].encode("utf-8")).hexdigest() == got["sha256"]
+            target = into / got["session"] / f"{got['stage']}.md"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(got["content"], encoding="utf-8")
+            count += 1
+    return time.perf_counter() - start, count
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDSE_SYNC_")}
+    env.pop("IDSE_PROJECT", None)
+    env.update(values)
+    return env
+
+
+def bench_postgres(dsn: str, ws: Path, count: int, concurrency: int) -> dict[str, Any]:
+    import psycopg
+
+    schema = f"idse_bench_{uuid.uuid4().hex[:10]}"
+    env = clean_env(IDSE_SYNC_DSN=dsn, IDSE_SYNC_SCHEMA=schema, IDSE_SYNC_CONCURRENCY=str(concurrency))
+    shutil.rmtree(ws / ".idse" / "projects" / PROJECT / ".sync", ignore_errors=True)
+    try:
+        _, init = idse(ws, env, "sync", "init")
+        assert init.returncode == 0, init.stderr
+        seconds, pushed = idse(ws, env, "sync", "push", "--json")
+        assert pushed.returncode == 0, pushed.stderr
+        assert len(json.loads(pushed.stdout)["transferred"]) == count
+        return {"postgres_first_push_s": round(seconds, 3), "postgres_docs_per_s": round(count / seconds, 1)}
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sessions", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="idse-bench-sync-", dir=args.workdir))
+    server, url = start_server()
+    try:
+        ws = work / "ws"
+        with open(os.devnull, "w") as quiet:
+            stdout, sys.stdout = sys.stdout, quiet
+            try:
+                generate(ws, args.sessions, project=PROJECT)
+            finally:
+                sys.stdout = stdout
+        docs = documents(ws)
+        env = clean_env(
+            IDSE_SYNC_URL=url,
+            IDSE_SYNC_TOKEN=TOKEN,
+            IDSE_SYNC_BACKEND="artifact-core",
+            IDSE_SYNC_CONCURRENCY=str(args.concurrency),
+        )
+        result: dict[str, Any] = {
+            "sessions": args.sessions,
+            "documents": len(docs),
+            "concurrency": args.concurrency,
+        }
+
+        plain_put_s = plain_push(url, "plain", docs)
+        push_s, pushed = idse(ws, env, "sync", "push", "--json")
+        assert pushed.returncode == 0, pushed.stderr
+        assert len(json.loads(pushed.stdout)["transferred"]) == len(docs)
+        noop_s, again = idse(ws, env, "sync", "push", "--json")
+        assert again.returncode == 0 and json.loads(again.stdout)["transferred"] == []
+        result.update(
+            push_s=round(push_s, 3),
+            plain_put_loop_s=round(plain_put_s, 3),
+            push_ratio=round(push_s / plain_put_s, 2),
+            noop_push_s=round(noop_s, 3),
+        )
+
+        plain_get_s, got = plain_pull(url, PROJECT, work / "plain-pull")
+        assert got == len(docs)
+        clone = work / "clone"
+        clone.mkdir()
+        _, init = idse(clone, env, "init", PROJECT)
+        assert init.returncode == 0, init.stderr
+        pull_s, pulled = idse(clone, env, "sync", "pull", "--json")
+        report = json.loads(pulled.stdout)
+        # The clone's own blueprint (7 documents) conflicts with the pushed one; the rest is pulled.
+        assert len(report["transferred"]) + len(report["conflicts"]) == len(docs), pulled.stderr
+        result.update(
+            pull_s=round(pull_s, 3),
+            plain_get_loop_s=round(plain_get_s, 3),
+            pull_ratio=round(pull_s / plain_get_s, 2),
+        )
+
+        dsn = os.environ.get("IDSE_TEST_PG_DSN")
+        if dsn:
+            result.update(bench_postgres(dsn, ws, len(docs), args.concurrency))
+        else:
+            result["postgres_first_push_s"] = None
+        result["targets"] = {
+            "push_ratio_max": 3.0,
+            "push_ok": result["push_ratio"] <= 3.0,
+            "postgres_first_push_1000_sessions_max_s": 15.0,
+            # Scaled to the sessions measured: the target is for 1,000.
+            "postgres_ok": None
+            if result["postgres_first_push_s"] is None
+            else result["postgres_first_push_s"] <= 15.0 * args.sessions / 1000,
+        }
+        print(json.dumps(result, indent=2))
+    finally:
+        stop_server(server)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

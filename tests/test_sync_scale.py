@@ -1,0 +1,382 @@
+"""Sync at scale: the record saved once per batch, crash safety of a killed push, concurrent requests
+to Artifact Core, batched PostgreSQL writes, and progress on a terminal."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from artifact_core_server import ArtifactCoreServer
+from test_sync_support import PROJECT, Workspaces, one_line_error, sync_env
+
+from idse_orchestrator.sync import engine
+
+TOKEN = "scale-token"
+REPO = Path(__file__).resolve().parent.parent
+RECORD = Path(".idse/projects") / PROJECT / ".sync/record.json"
+
+
+def _make_workspace_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("make_workspace", REPO / "benchmarks/make_workspace.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def generate(root: Path, sessions: int) -> int:
+    """A workspace of ``sessions`` sessions (the blueprint included) in ``root``; its document count."""
+    _make_workspace_module().generate(root, sessions, project=PROJECT)
+    return sessions * 7
+
+
+@pytest.fixture
+def server() -> Iterator[ArtifactCoreServer]:
+    srv = ArtifactCoreServer(token=TOKEN).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def wss(
+    server: ArtifactCoreServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Workspaces:
+    sync_env(monkeypatch, IDSE_SYNC_URL=server.url, IDSE_SYNC_TOKEN=TOKEN, IDSE_SYNC_BACKEND="artifact-core")
+    return Workspaces(tmp_path, monkeypatch, capsys)
+
+
+def puts(server: ArtifactCoreServer) -> Counter[str]:
+    """Artifact PUTs the server applied, by path (the project state excluded). A request cut off by
+    a killed client arrives incomplete and is refused (400): not counted."""
+    return Counter(
+        path
+        for method, path, status in server.log
+        if method == "PUT" and "/artifacts/" in path and status == 200
+    )
+
+
+def base_entries(root: Path) -> int:
+    data = json.loads((root / RECORD).read_text())
+    return sum(len(table) for table in data["remotes"].values())
+
+
+def test_record_saved_once_per_batch(
+    wss: Workspaces, server: ArtifactCoreServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    documents = generate(wss.path("a"), 12)  # 84 documents
+    monkeypatch.setattr(engine, "BATCH", 10)
+    saves: list[int] = []
+    real_save = engine.save_record
+    monkeypatch.setattr(engine, "save_record", lambda p, r: (saves.append(1), real_save(p, r))[1])
+    assert wss.run("a", "sync", "push").exit_code == 0
+    batches = -(-documents // 10)
+    # One save per batch, one at the end; never one per document.
+    assert len(saves) <= batches + 2, len(saves)
+    assert base_entries(wss.path("a")) == documents
+    assert len(puts(server)) == documents and set(puts(server).values()) == {1}
+
+    saves.clear()
+    generate(wss.path("b"), 1)  # the same blueprint (same seed): in sync, recorded with the batch
+    assert wss.run("b", "sync", "pull").exit_code == 0
+    assert len(saves) <= batches + 2, len(saves)
+    assert base_entries(wss.path("b")) == documents
+    assert wss.documents("b") == wss.documents("a")
+
+
+def test_killed_push_loses_at_most_a_batch_and_the_rerun_uploads_nothing_twice(
+    wss: Workspaces, server: ArtifactCoreServer
+) -> None:
+    documents = generate(wss.path("a"), 40)  # 280 documents: 3 batches of 100
+    kill_at = 250
+    proc: subprocess.Popen[str] | None = None
+    killed = threading.Event()
+    seen = 0
+
+    def before_put(project: str, session: str, stage: str) -> None:
+        nonlocal seen
+        seen += 1
+        if seen == kill_at and proc is not None:
+            proc.send_signal(signal.SIGKILL)
+            killed.set()
+
+    server.before_put = before_put
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "idse_orchestrator", "sync", "push"],
+        cwd=wss.path("a"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "IDSE_SYNC_CONCURRENCY": "4"},
+    )
+    proc.wait(timeout=120)
+    assert killed.is_set() and proc.returncode == -signal.SIGKILL
+    server.before_put = None
+    # The record on disk is whole (written atomically) and holds the batches completed before the
+    # kill: only the batch in progress lost its bookkeeping.
+    assert base_entries(wss.path("a")) >= 2 * engine.BATCH
+    time.sleep(0.2)  # let the server finish requests the killed client had already sent
+    before_rerun = sum(puts(server).values())
+    assert before_rerun >= kill_at - 4  # at most the requests in flight were cut off
+
+    rerun = wss.run("a", "sync", "push", "--json")
+    assert rerun.exit_code == 0, rerun
+    report = json.loads(rerun.stdout)
+    # What the remote already had is recognised by its hash and recorded, not uploaded again.
+    assert len(report["transferred"]) == documents - before_rerun
+    assert report["in_sync"] == before_rerun
+    counts = puts(server)
+    assert len(counts) == documents and set(counts.values()) == {1}, counts.most_common(3)
+    assert base_entries(wss.path("a")) == documents
+    assert set(wss.states("a").values()) == {"in-sync"}
+    again = json.loads(wss.run("a", "sync", "push", "--json").stdout)
+    assert again["transferred"] == [] and again["in_sync"] == documents
+
+
+def test_concurrent_push_and_pull_match_sequential(
+    wss: Workspaces, server: ArtifactCoreServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    documents = generate(wss.path("a"), 20)
+    other = ArtifactCoreServer(token=TOKEN).start()
+    try:
+        inflight = 0
+        peak = 0
+        lock = threading.Lock()
+
+        def slow_put(project: str, session: str, stage: str) -> None:
+            nonlocal inflight, peak
+            with lock:
+                inflight += 1
+                peak = max(peak, inflight)
+            time.sleep(0.005)
+            with lock:
+                inflight -= 1
+
+        server.before_put = slow_put
+        monkeypatch.setenv("IDSE_SYNC_CONCURRENCY", "3")
+        concurrent = json.loads(wss.run("a", "sync", "push", "--json").stdout)
+        assert 2 <= peak <= 3, peak
+
+        monkeypatch.setenv("IDSE_SYNC_CONCURRENCY", "1")
+        monkeypatch.setenv("IDSE_SYNC_URL", other.url)
+        sequential = json.loads(wss.run("a", "sync", "push", "--json").stdout)
+        assert len(concurrent["transferred"]) == documents
+
+        def shape(report: dict[str, Any]) -> list[tuple[str, str]]:
+            return [(t["session"], t["stage"]) for t in report["transferred"]]
+
+        assert shape(concurrent) == shape(sequential)
+        assert {k: v["content"] for k, v in server.artifacts[PROJECT].items()} == {
+            k: v["content"] for k, v in other.artifacts[PROJECT].items()
+        }
+
+        # Pull into empty clones, concurrently and one by one: the same files.
+        for name, url, workers in (("c", server.url, "4"), ("s", other.url, "1")):
+            wss.make(name)
+            monkeypatch.setenv("IDSE_SYNC_URL", url)
+            monkeypatch.setenv("IDSE_SYNC_CONCURRENCY", workers)
+            pulled = json.loads(wss.run(name, "sync", "pull", "--json").stdout)
+            assert len(pulled["transferred"]) == documents - 7
+            for item in pulled["conflicts"]:  # the clone's own blueprint: take the remote's
+                resolved = wss.run(
+                    name, "sync", "resolve", item["session"], item["stage"], "--theirs", "--yes"
+                )
+                assert resolved.exit_code == 0
+        assert wss.documents("c") == wss.documents("s")
+
+        def docs(name: str) -> dict[str, bytes]:
+            return {rel: data for rel, data in wss.documents(name).items() if "metadata" not in rel}
+
+        assert docs("c") == docs("a")
+    finally:
+        other.stop()
+
+
+def test_concurrent_push_failure_is_one_line_and_the_rerun_converges(
+    wss: Workspaces, server: ArtifactCoreServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    documents = generate(wss.path("a"), 30)
+    monkeypatch.setenv("IDSE_SYNC_CONCURRENCY", "4")
+    for k in range(1, 5):
+        server.fail(40 * k, "500", times=6)
+    failed = wss.run("a", "sync", "push")
+    assert failed.exit_code == 1
+    assert "server error 500" in one_line_error(failed)
+    server.clear_faults()
+    rerun = wss.run("a", "sync", "push", "--json")
+    assert rerun.exit_code == 0, rerun
+    assert set(wss.states("a").values()) == {"in-sync"}
+    counts = puts(server)
+    assert len(counts) == documents
+    assert base_entries(wss.path("a")) == documents
+
+
+def test_concurrency_setting(wss: Workspaces, monkeypatch: pytest.MonkeyPatch) -> None:
+    wss.make("a")
+    shown = json.loads(wss.run("a", "sync", "config", "--json").stdout)
+    assert shown["settings"]["concurrency"] == 4 and shown["sources"]["concurrency"] == "default"
+    monkeypatch.setenv("IDSE_SYNC_CONCURRENCY", "8")
+    shown = json.loads(wss.run("a", "sync", "config", "--json").stdout)
+    assert shown["settings"]["concurrency"] == 8
+    assert shown["sources"]["concurrency"] == "env IDSE_SYNC_CONCURRENCY"
+    monkeypatch.setenv("IDSE_SYNC_CONCURRENCY", "0")
+    bad = wss.run("a", "sync", "status")
+    assert bad.exit_code == 2 and "IDSE_SYNC_CONCURRENCY" in one_line_error(bad)
+
+
+def test_progress_only_on_a_terminal_and_not_with_json(
+    wss: Workspaces, server: ArtifactCoreServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from idse_orchestrator.cli import sync_cmds
+
+    documents = generate(wss.path("a"), 10)
+    monkeypatch.setattr(engine, "BATCH", 20)
+    monkeypatch.setattr(sync_cmds, "_stderr_is_tty", lambda: True)
+    pushed = wss.run("a", "sync", "push")
+    assert pushed.exit_code == 0
+    assert f"\rpushing 20/{documents}" in pushed.stderr and f"pushing 60/{documents}" in pushed.stderr
+    assert pushed.stderr.endswith("\r") and "\n" not in pushed.stderr  # erased at the end
+    assert "Pushed 70 artifacts" in pushed.stdout and "pushing" not in pushed.stdout
+
+    wss.make("b")
+    as_json = wss.run("b", "sync", "pull", "--json")
+    assert as_json.stderr == "" and json.loads(as_json.stdout)["direction"] == "pull"
+
+    monkeypatch.setattr(sync_cmds, "_stderr_is_tty", lambda: False)
+    wss.make("c")
+    plain = wss.run("c", "sync", "pull")
+    assert plain.stderr == ""
+
+
+def test_progress_line_is_erased_when_the_transfer_fails(
+    wss: Workspaces, server: ArtifactCoreServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from idse_orchestrator.cli import sync_cmds
+
+    generate(wss.path("a"), 10)
+    monkeypatch.setattr(engine, "BATCH", 10)
+    monkeypatch.setattr(sync_cmds, "_stderr_is_tty", lambda: True)
+    monkeypatch.setenv("IDSE_SYNC_CONCURRENCY", "1")
+    server.fail(35, "500", times=2)
+    failed = wss.run("a", "sync", "push")
+    assert failed.exit_code == 1
+    before, _, error = failed.stderr.rpartition("\r")
+    assert "pushing 30/70" in before and error.startswith("idse: error: ")
+
+
+PG_DSN = os.environ.get("IDSE_TEST_PG_DSN", "")
+
+
+@pytest.mark.skipif(not PG_DSN, reason="IDSE_TEST_PG_DSN is not set: no PostgreSQL server")
+def test_postgres_push_is_one_transaction_per_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import uuid
+
+    import psycopg
+
+    from idse_orchestrator.sync.backends.postgres import PostgresStore
+
+    schema = f"idse_test_{uuid.uuid4().hex[:12]}"
+    sync_env(monkeypatch, IDSE_SYNC_DSN=PG_DSN, IDSE_SYNC_SCHEMA=schema)
+    wss = Workspaces(tmp_path, monkeypatch, capsys)
+    try:
+        documents = generate(wss.path("a"), 30)  # 210 documents: batches of 100, 100 and 10
+        assert wss.run("a", "sync", "init").exit_code == 0
+        batches: list[int] = []
+        singles: list[int] = []
+        real_many, real_one = PostgresStore.write_artifacts, PostgresStore.write_artifact
+
+        def many(self: PostgresStore, items: list[Any]) -> Any:
+            batches.append(len(items))
+            return real_many(self, items)
+
+        def one(self: PostgresStore, *args: Any) -> Any:
+            singles.append(1)
+            return real_one(self, *args)
+
+        monkeypatch.setattr(PostgresStore, "write_artifacts", many)
+        monkeypatch.setattr(PostgresStore, "write_artifact", one)
+        assert wss.run("a", "sync", "push").exit_code == 0
+        assert batches == [100, 100, 10] and singles == []
+        assert base_entries(wss.path("a")) == documents
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            rows = conn.execute(f'SELECT count(*), max(revision) FROM "{schema}".idse_artifacts').fetchall()
+        assert rows == [(documents, 1)]
+
+        # A pull reads a batch in one query, never document by document.
+        reads: list[int] = []
+        real_reads, real_read = PostgresStore.read_artifacts, PostgresStore.read_artifact
+
+        def read_many(self: PostgresStore, keys: list[Any]) -> Any:
+            reads.append(len(keys))
+            return real_reads(self, keys)
+
+        def read_one(self: PostgresStore, *args: Any) -> Any:
+            singles.append(1)
+            return real_read(self, *args)
+
+        monkeypatch.setattr(PostgresStore, "read_artifacts", read_many)
+        monkeypatch.setattr(PostgresStore, "read_artifact", read_one)
+        wss.make("b")
+        pulled = json.loads(wss.run("b", "sync", "pull", "--json").stdout)
+        assert len(pulled["transferred"]) == documents - 7 and len(pulled["conflicts"]) == 7
+        assert reads == [100, 100, 10] and singles == []
+        assert real_reads(PostgresStore.__new__(PostgresStore), []) == []
+        monkeypatch.setattr(PostgresStore, "read_artifact", real_read)
+
+        # A batch mixing an update, a stale base, a new row, an existing row and a foreign revision:
+        # each answered as a write on its own would be, and only the accepted ones applied.
+        from idse_orchestrator.cli.common import open_project
+        from idse_orchestrator.sync.settings import load_settings
+        from idse_orchestrator.sync.store import content_sha256, open_store
+
+        monkeypatch.chdir(wss.path("a"))
+        ws, proj = open_project(None)
+        store = open_store(load_settings(ws, proj), ws)
+        try:
+            assert isinstance(store, PostgresStore)
+            new = "# new\n"
+            answers = real_many(
+                store,
+                [
+                    ("feature-00001", "spec", new, content_sha256(new), "1"),
+                    ("feature-00002", "spec", new, content_sha256(new), "7"),
+                    ("feature-99999", "spec", new, content_sha256(new), None),
+                    ("feature-00003", "spec", new, content_sha256(new), None),
+                    ("feature-00004", "spec", new, content_sha256(new), "r1"),
+                ],
+            )
+            kept = [store.read_artifact(f"feature-0000{i}", "spec") for i in (2, 3)]
+            assert [(a.ok, a.revision) for a in answers] == [
+                (True, "2"),
+                (False, "1"),
+                (True, "1"),
+                (False, "1"),
+                (False, "1"),
+            ]
+            assert [answers[1].sha256, answers[3].sha256] == [a.sha256 for a in kept if a is not None]
+            assert content_sha256(new) not in (answers[1].sha256, answers[3].sha256)
+            assert store.read_artifact("feature-00001", "spec").content == new  # type: ignore[union-attr]
+            assert store.read_artifact("feature-00002", "spec").content != new  # type: ignore[union-attr]
+            assert real_many(store, []) == []
+        finally:
+            store.close()
+    finally:
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
