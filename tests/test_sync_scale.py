@@ -3,6 +3,7 @@ to Artifact Core, batched PostgreSQL writes, and progress on a terminal."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -360,6 +361,7 @@ def test_postgres_push_is_one_transaction_per_batch(
                     ("feature-99999", "spec", new, content_sha256(new), None),
                     ("feature-00003", "spec", new, content_sha256(new), None),
                     ("feature-00004", "spec", new, content_sha256(new), "r1"),
+                    ("feature-88888", "spec", new, content_sha256(new), "3"),
                 ],
             )
             kept = [store.read_artifact(f"feature-0000{i}", "spec") for i in (2, 3)]
@@ -369,6 +371,7 @@ def test_postgres_push_is_one_transaction_per_batch(
                 (True, "1"),
                 (False, "1"),
                 (False, "1"),
+                (False, None),
             ]
             assert [answers[1].sha256, answers[3].sha256] == [a.sha256 for a in kept if a is not None]
             assert content_sha256(new) not in (answers[1].sha256, answers[3].sha256)
@@ -380,3 +383,69 @@ def test_postgres_push_is_one_transaction_per_batch(
     finally:
         with psycopg.connect(PG_DSN, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.mark.skipif(not PG_DSN, reason="IDSE_TEST_PG_DSN is not set: no PostgreSQL server")
+def test_postgres_write_refused_inside_a_batch_keeps_the_remote_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import uuid
+
+    import psycopg
+
+    from idse_orchestrator.sync.backends.postgres import PostgresStore
+
+    schema = f"idse_test_{uuid.uuid4().hex[:12]}"
+    sync_env(monkeypatch, IDSE_SYNC_DSN=PG_DSN, IDSE_SYNC_SCHEMA=schema)
+    wss = Workspaces(tmp_path, monkeypatch, capsys)
+    try:
+        wss.make("a")
+        assert wss.run("a", "sync", "init").exit_code == 0
+        assert wss.run("a", "sync", "push").exit_code == 0
+        wss.write("a", "spec", "# spec from a\n")
+        wss.write("a", "plan", "# plan from a\n")
+        real_many = PostgresStore.write_artifacts
+
+        def racing(self: PostgresStore, items: list[Any]) -> Any:
+            # Another writer updates the plan between the listing and this batch.
+            with psycopg.connect(PG_DSN, autocommit=True) as conn:
+                conn.execute(
+                    f'UPDATE "{schema}".idse_artifacts SET content = %s, sha256 = %s, '
+                    "revision = revision + 1 WHERE stage = 'plan'",
+                    ("# plan from elsewhere\n", hashlib.sha256(b"# plan from elsewhere\n").hexdigest()),
+                )
+            return real_many(self, items)
+
+        monkeypatch.setattr(PostgresStore, "write_artifacts", racing)
+        pushed = wss.run("a", "sync", "push", "--json")
+        assert pushed.exit_code == 1
+        report = json.loads(pushed.stdout)
+        assert [t["stage"] for t in report["transferred"]] == ["spec"]
+        assert [c["stage"] for c in report["conflicts"]] == ["plan"]
+        assert wss.doc("a", "plan").with_name("plan.remote.md").read_text() == "# plan from elsewhere\n"
+        assert wss.read("a", "plan") == "# plan from a\n"
+    finally:
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_a_link_swapped_in_before_the_upload_is_rejected(
+    wss: Workspaces, server: ArtifactCoreServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from idse_orchestrator.sync.backends.filesystem import FilesystemStore
+    from idse_orchestrator.sync.confine import Escape
+
+    wss.make("a")
+    real_read = FilesystemStore.read_artifact
+
+    def escaping(self: FilesystemStore, session: str, stage: str) -> Any:
+        if stage == "spec":
+            raise Escape("specs/spec.md leads outside the workspace")
+        return real_read(self, session, stage)
+
+    monkeypatch.setattr(FilesystemStore, "read_artifact", escaping)
+    pushed = wss.run("a", "sync", "push", "--json")
+    assert pushed.exit_code == 1
+    report = json.loads(pushed.stdout)
+    assert [(r["stage"], r["side"]) for r in report["rejected"]] == [("spec", "local")]
+    assert len(report["transferred"]) == 6 and "spec" not in {t["stage"] for t in report["transferred"]}
