@@ -354,14 +354,22 @@ def test_a_parent_that_is_not_a_session_id_is_m001(ws, cli, parent):
 
 
 @pytest.mark.parametrize("parent", BAD_PARENTS)
-def test_a_parent_that_is_not_a_session_id_is_a_one_line_error_naming_the_file(ws, cli, parent):
+def test_a_parent_that_is_not_a_session_id_names_the_file(ws, cli, parent):
     assert cli("session", "create", "feat").exit_code == 0
     rel = set_parent(ws.root, "feat", parent)
-    for args in (["session-info", "feat"], ["sessions"], ["status"], ["spawn", "child", "--from", "feat"]):
+    # Commands about that session stop with one line naming the file...
+    for args in (["session-info", "feat"], ["spawn", "child", "--from", "feat"]):
         line = assert_one_line_error(cli(*args))
         assert line.startswith(f"idse: error: {rel}: "), (args, line)
         assert "not a valid session id" in line, (args, line)
     assert not (ws.root / SESSIONS / "child").exists()
+    # ...while listing and status go on, naming it as that session's problem.
+    listed = cli("sessions", "--json")
+    assert listed.exit_code == 0
+    row = {r["id"]: r for r in json.loads(listed.stdout)["sessions"]}["feat"]
+    assert row["problem"].startswith(f"{rel}: ") and "not a valid session id" in row["problem"]
+    status = cli("status", "--json")
+    assert status.exit_code == 0 and json.loads(status.stdout)["validation_status"] == "failing"
 
 
 def test_a_valid_parent_still_works(ws, cli):
