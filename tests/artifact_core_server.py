@@ -7,6 +7,8 @@ the server receives, so a test can break exactly the k-th request of a command:
 - ``"drop"``: read the request, then close the connection without an answer;
 - ``"drop-after"``: apply the request, then close without an answer (the reply is lost);
 - ``"timeout"``: read the request, wait ``delay`` seconds, close without applying;
+- ``"truncate"``: apply the request, send the headers and half the body, then close;
+- ``"stall-body"``: apply the request, send the headers and half the body, wait ``delay`` seconds, close;
 - ``"echo-400"``: answer 400 with an error text that repeats the request's Authorization header.
 """
 
@@ -201,4 +203,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
+        if fault in ("truncate", "stall-body"):
+            self.wfile.write(data[: max(1, len(data) // 2)])
+            self.wfile.flush()
+            if fault == "stall-body":
+                time.sleep(app.delay)
+            self.close_connection = True
+            return
         self.wfile.write(data)

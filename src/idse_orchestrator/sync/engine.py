@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from idse_orchestrator import ids
-from idse_orchestrator.errors import InvalidName, RemoteError
+from idse_orchestrator.errors import BadFile, InvalidName, RemoteError
 from idse_orchestrator.fsutil import MAX_DOCUMENT_BYTES
 from idse_orchestrator.stages import BLUEPRINT, BY_NAME, STAGE_NAMES, STAGES
 from idse_orchestrator.sync.backends.filesystem import FilesystemStore, local_store
@@ -233,6 +233,13 @@ def classify(ctx: SyncContext, session: str | None) -> tuple[list[Row], list[dic
                 rejected.append(_rejected(sid, stage.name, exc.message, "local"))
                 refused.add((sid, stage.name))
                 continue
+            except BadFile as exc:
+                if not too_large(exc):
+                    raise
+                # That document's failure only: the others are synced.
+                rejected.append(_rejected(sid, stage.name, f"document {exc.problem}", "local"))
+                refused.add((sid, stage.name))
+                continue
             if digest is not None:
                 local[(sid, stage.name)] = digest
     order = {name: i for i, name in enumerate(STAGE_NAMES)}
@@ -246,6 +253,11 @@ def classify(ctx: SyncContext, session: str | None) -> tuple[list[Row], list[dic
                 Row(sid, stage_name, state, local.get((sid, stage_name)), remote.get((sid, stage_name)))
             )
     return rows, rejected
+
+
+def too_large(exc: BadFile) -> bool:
+    """Whether ``exc`` is a document over the size limit (refused on its own, not the whole run)."""
+    return exc.problem.startswith("is larger than")
 
 
 def _rejected(session: str, stage: str, reason: str, side: str) -> dict[str, Any]:
@@ -398,7 +410,7 @@ def _fetch(ctx: SyncContext, direction: str, batch: list[Row], wanted: tuple[Sta
         elif row.state in wanted:
             try:
                 got[i].mine = ctx.local.read_artifact(row.session, row.stage)
-            except Escape as exc:
+            except (Escape, BadFile) as exc:
                 got[i].error = exc
                 continue
             if got[i].mine is not None:
@@ -493,6 +505,11 @@ def _apply(
     except Escape as exc:
         # A link swapped in after the listing: refused like one found by it.
         report.rejected.append(_rejected(row.session, row.stage, exc.message, "local"))
+    except BadFile as exc:
+        if not too_large(exc):
+            raise
+        # Grown past the limit after the listing: that document's failure only.
+        report.rejected.append(_rejected(row.session, row.stage, f"document {exc.problem}", "local"))
 
 
 def _batches(rows: list[Row], size: int) -> Iterable[list[Row]]:

@@ -1,6 +1,7 @@
 """The ``artifact-core`` store: Artifact Core HTTP protocol v1 (docs/artifact-core-protocol.md).
 
-Transient failures (connection errors, timeouts, 5xx) are retried with backoff by urllib3. PUT is
+Transient failures (connection errors, timeouts, 5xx, a reply cut or stalled after its headers)
+are retried with backoff, each attempt counted; 401/403 and TLS failures are final. PUT is
 retried too: it carries ``base_revision``, so a retry of a write that already landed answers 409
 with our own sha256, which the engine counts as success. The token is sent only in the
 Authorization header and never appears in a message; redirects are not followed, so it cannot be
@@ -15,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -32,6 +34,12 @@ from idse_orchestrator.sync.store import Artifact, ArtifactRef, WriteResult
 from idse_orchestrator.workspace import Workspace
 
 RETRY_STATUSES = (500, 502, 503, 504)
+# Retried: no answer, or an answer cut or stalled (its headers or its body).
+TRANSIENT = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
 # A list of a few hundred documents, or one document of at most 5 MB as JSON.
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 SHA = Field(pattern=r"^[0-9a-f]{64}$")
@@ -133,20 +141,9 @@ class ArtifactCoreStore:
         return session
 
     def _new_session(self) -> requests.Session:
-        settings = self.settings
-        retry = Retry(
-            total=settings.retries,
-            connect=settings.retries,
-            read=settings.retries,
-            status=settings.retries,
-            other=0,
-            backoff_factor=settings.backoff,
-            status_forcelist=RETRY_STATUSES,
-            allowed_methods=frozenset({"GET", "PUT"}),
-            raise_on_status=False,
-            # A server asking to wait an hour must not hang the command: our own backoff applies.
-            respect_retry_after_header=False,
-        )
+        # Retries are ours (``_call``): a reply cut or stalled after its headers is retried like any
+        # transient fault, and the attempts are counted truthfully. urllib3 retries nothing.
+        retry = Retry(total=0, connect=0, read=0, status=0, other=0, redirect=0, raise_on_status=False)
         session = requests.Session()
         adapter = HTTPAdapter(max_retries=retry)
         session.mount("http://", adapter)
@@ -157,7 +154,7 @@ class ArtifactCoreStore:
     def _path(self, *parts: str) -> str:
         return "/v1/projects/" + "/".join(quote(p, safe="") for p in (self.project, *parts))
 
-    def _failure(self, where: str, exc: Exception) -> RemoteError:
+    def _failure(self, where: str, exc: Exception, tries: int) -> RemoteError:
         reason = exc
         inner = exc.args[0] if exc.args else None
         if inner is not None and hasattr(inner, "reason"):
@@ -167,53 +164,83 @@ class ArtifactCoreStore:
             what = "TLS verification failed (set sync.ca_bundle for a private CA)"
         elif "ConnectTimeout" in name or isinstance(exc, requests.exceptions.ConnectTimeout):
             what = f"connection timed out after {self.settings.connect_timeout:g}s"
-        elif "ReadTimeout" in name or isinstance(exc, requests.exceptions.ReadTimeout):
+        elif (
+            "ReadTimeout" in name
+            or "TimeoutError" in type(inner).__name__
+            or isinstance(exc, requests.exceptions.ReadTimeout)
+        ):
             what = f"no response within {self.settings.timeout:g}s"
         elif "NameResolution" in name:
             what = "cannot resolve the host name"
         elif "NewConnectionError" in name:
             what = "connection refused"
-        elif "Protocol" in name or "Disconnected" in name or "Reset" in name:
+        elif (
+            any(part in name for part in ("Protocol", "Disconnected", "Reset"))
+            or isinstance(exc, requests.exceptions.ChunkedEncodingError)
+            or "IncompleteRead" in repr(exc)
+        ):
             what = "connection dropped"
         else:
             what = f"request failed ({name})"
-        tries = self.settings.retries + 1
         return RemoteError(f"{where}: {what} ({tries} attempt{'s' if tries > 1 else ''})")
 
+    def _attempt(self, method: str, url: str, body: Any, where: str) -> tuple[int, bytes]:
+        """One request and its whole body (headers and body within the timeouts)."""
+        response = self.session.request(
+            method,
+            url,
+            json=body,
+            auth=self.auth,
+            timeout=(self.settings.connect_timeout, self.settings.timeout),
+            allow_redirects=False,
+            stream=True,
+        )
+        with response:
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_content(64 * 1024):
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise RemoteError(f"{where}: response larger than 32 MB")
+                chunks.append(chunk)
+        return response.status_code, b"".join(chunks)
+
     def _call(self, method: str, path: str, body: Any = None) -> tuple[int, Any, str]:
-        """Send one request (retried by urllib3); returns status, decoded JSON body, and a label."""
-        where = f"{method} {redact(self.base + path + self.query)}"
-        try:
-            response = self.session.request(
-                method,
-                self.base + path + self.query,
-                json=body,
-                auth=self.auth,
-                timeout=(self.settings.connect_timeout, self.settings.timeout),
-                allow_redirects=False,
-                stream=True,
-            )
-            with response:
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_content(64 * 1024):
-                    size += len(chunk)
-                    if size > MAX_RESPONSE_BYTES:
-                        raise RemoteError(f"{where}: response larger than 32 MB")
-                    chunks.append(chunk)
-        except requests.exceptions.RequestException as exc:
-            raise self._failure(where, exc) from None
-        status = response.status_code
+        """Send one request, retrying transient faults (connection errors, timeouts, a reply cut or
+        stalled after its headers, 5xx); returns status, decoded JSON body, and a label."""
+        url = self.base + path + self.query
+        where = f"{method} {redact(url)}"
+        tries = self.settings.retries + 1
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                status, raw = self._attempt(method, url, body, where)
+            except requests.exceptions.RequestException as exc:
+                final = isinstance(exc, requests.exceptions.SSLError) or not isinstance(exc, TRANSIENT)
+                if final or attempt >= tries:
+                    raise self._failure(where, exc, attempt) from None
+                self._pause(attempt)
+                continue
+            if status in RETRY_STATUSES and attempt < tries:
+                self._pause(attempt)
+                continue
+            break
         if status in (401, 403):
+            # Final: a wrong token stays wrong, so it is never retried.
             raise RemoteError(f"{where}: authentication failed ({status}); check IDSE_SYNC_TOKEN")
         data: Any = None
-        raw = b"".join(chunks)
         if raw:
             try:
                 data = json.loads(raw)
             except (ValueError, RecursionError):
                 data = None  # not JSON, or nested past any sane depth: an unexpected reply
         return status, data, where
+
+    def _pause(self, attempt: int) -> None:
+        delay = self.settings.backoff * (2 ** (attempt - 1))
+        if delay > 0:
+            time.sleep(min(delay, 30.0))
 
     def _unexpected(self, where: str, status: int, data: Any) -> RemoteError:
         detail = ""

@@ -29,6 +29,13 @@ ARTIFACTS = "idse_artifacts"
 STATE = "idse_project_state"
 _QUOTED = re.compile(r'"([^"]*)"')
 _PUNCTUATION = re.compile(r"[^\w\s]?")
+# Refusals of the credentials (SQLSTATE class 28, or libpq's own text when it carries no SQLSTATE):
+# final, since a wrong password stays wrong however often it is retried.
+_AUTH = re.compile(
+    r"authentication failed|password authentication|no password supplied|pg_hba\.conf rejects"
+    r"|role \"[^\"]*\" does not exist|SASL authentication|password is required",
+    re.IGNORECASE,
+)
 INSTALL_HINT = "the postgres sync backend needs psycopg: pip install 'idse-orchestrator[postgres]'"
 
 
@@ -86,6 +93,11 @@ class PostgresStore:
                 )
                 break
             except psycopg.OperationalError as exc:
+                if is_auth_failure(exc):
+                    raise RemoteError(
+                        f"{self.description}: authentication failed; check the user and password "
+                        "in IDSE_SYNC_DSN (1 attempt)"
+                    ) from None
                 attempt += 1
                 if attempt > self.settings.retries:
                     raise self._error(exc) from None
@@ -297,6 +309,14 @@ class PostgresStore:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def is_auth_failure(exc: Exception) -> bool:
+    """Whether ``exc`` is the server refusing the credentials (not a transient fault)."""
+    state = getattr(exc, "sqlstate", None)
+    if isinstance(state, str) and state.startswith("28"):
+        return True
+    return bool(_AUTH.search(str(exc)))
 
 
 def bad_dsn(settings: SyncSettings, exc: Exception) -> UsageError:
