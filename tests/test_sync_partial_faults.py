@@ -4,6 +4,7 @@ document's failure only, and the documented session id pattern agrees with the c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -207,3 +208,59 @@ def test_documented_project_pattern_agrees_with_the_client(value: str) -> None:
     except InvalidName:
         valid = False
     assert _documented(_param_schema("project"), value) == valid
+
+
+@pytest.mark.skipif(not PG_DSN, reason="IDSE_TEST_PG_DSN is not set: no PostgreSQL server")
+def test_postgres_server_stopped_mid_push_is_a_clean_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import signal
+    import threading
+    import time
+    import uuid
+
+    import psycopg
+
+    from idse_orchestrator.sync.backends import postgres
+
+    schema = f"idse_test_{uuid.uuid4().hex[:12]}"
+    sync_env(monkeypatch, IDSE_SYNC_DSN=PG_DSN, IDSE_SYNC_SCHEMA=schema, IDSE_SYNC_TIMEOUT="2")
+    w = Workspaces(tmp_path, monkeypatch, capsys)
+    w.make("a")
+    stopped: list[int] = []
+    timers: list[threading.Timer] = []
+    real_write = postgres.PostgresStore.write_artifacts
+
+    def stop_then_write(self: postgres.PostgresStore, items: list[Any]) -> Any:
+        pid = self._connection().info.backend_pid
+        try:
+            os.kill(pid, signal.SIGSTOP)  # the server process serving this connection: silent
+        except PermissionError:
+            pytest.skip("cannot signal the PostgreSQL server process (another user)")
+        stopped.append(pid)
+        # Safety net: a client that waits forever fails this test instead of hanging the suite.
+        timer = threading.Timer(30, lambda: os.kill(pid, signal.SIGCONT))
+        timer.daemon = True
+        timers.append(timer)
+        timer.start()
+        return real_write(self, items)
+
+    try:
+        assert w.run("a", "sync", "init").exit_code == 0
+        monkeypatch.setattr(postgres.PostgresStore, "write_artifacts", stop_then_write)
+        started = time.monotonic()
+        result = w.run("a", "sync", "push")
+        elapsed = time.monotonic() - started
+        assert stopped, "the push never reached its writes"
+        assert result.exit_code == 1, result
+        line = one_line_error(result)
+        assert "no answer within" in line and "stopped responding" in line, line
+        assert elapsed < 8, elapsed  # the timeout (2 s) and a margin, not forever
+    finally:
+        for timer in timers:
+            timer.cancel()
+        for pid in stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

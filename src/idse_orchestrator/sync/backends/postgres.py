@@ -6,13 +6,20 @@ first, which is reported as a conflict, never overwritten. A push writes a batch
 one transaction, its statements pipelined (``write_artifacts``), not one transaction per document;
 a pull reads a batch in one statement (``read_artifacts``).
 psycopg is an optional extra and is imported only here. Prepared statements are disabled so
-transaction-mode poolers (PgBouncer, Supabase's pooler) work.
+transaction-mode poolers (PgBouncer, Supabase's pooler) work. A refused login is final (never
+retried); every network wait is bounded client-side (connect_timeout, keepalives, tcp_user_timeout
+and a per-transaction watchdog), so a server that stops answering is an error, not a hang.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import socket
+import threading
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from idse_orchestrator.errors import RemoteError, UsageError
@@ -90,6 +97,9 @@ class PostgresStore:
                     keepalives_idle=max(1, round(self.settings.timeout)),
                     keepalives_interval=max(1, round(self.settings.timeout / 3)),
                     keepalives_count=3,
+                    # Data sent and never acknowledged (a cable pulled mid-statement) ends the
+                    # connection too; a server that is alive but silent is the watchdog's (``_bounded``).
+                    tcp_user_timeout=max(1000, int(self.settings.timeout * 1000)),
                 )
                 break
             except psycopg.OperationalError as exc:
@@ -109,20 +119,63 @@ class PostgresStore:
         self._conn = conn
         return conn
 
-    def _run(self, query: sql.Composable | str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    @contextlib.contextmanager
+    def _bounded(self, conn: psycopg.Connection[Any], seconds: float) -> Iterator[None]:
+        """Bound a round of statements client-side: a server that stops answering (a stopped
+        process still has its socket acknowledged by the kernel, so keepalives see nothing) gets
+        its connection shut down after ``seconds``, which ends the wait with a clean error."""
         import psycopg
 
-        conn = self._connection()
+        fired = threading.Event()
+
+        def expire() -> None:
+            fired.set()
+            with contextlib.suppress(OSError, ValueError):
+                sock = socket.socket(fileno=os.dup(conn.fileno()))
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                finally:
+                    sock.close()
+
+        timer = threading.Timer(seconds, expire)
+        timer.daemon = True
+        timer.start()
         try:
-            # The timeout is set per transaction (SET LOCAL): a transaction-mode pooler hands the
-            # server connection to other clients afterwards, so session settings must not linger.
-            with conn.transaction():
-                millis = str(int(self.settings.timeout * 1000))
-                conn.execute("SELECT set_config('statement_timeout', %s, true)", (millis,))
-                cur = conn.execute(query, params)  # type: ignore[arg-type]
-                return list(cur.fetchall()) if cur.description else []
+            yield
         except psycopg.Error as exc:
+            if fired.is_set():
+                self._drop()
+                raise RemoteError(
+                    f"{self.description}: no answer within {seconds:g}s (the server stopped responding)"
+                ) from None
             raise self._error(exc) from None
+        finally:
+            timer.cancel()
+        if fired.is_set():  # expired just as the answer came: the connection is unusable now
+            self._drop()
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _deadline(self) -> float:
+        """How long one transaction may take before the server is taken for gone: a live server
+        ends any statement at its statement_timeout (``timeout``), so it answers within this."""
+        return self.settings.timeout + max(1.0, self.settings.timeout / 2)
+
+    def _run(self, query: sql.Composable | str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        conn = self._connection()
+        rows: list[tuple[Any, ...]] = []
+        # The timeout is set per transaction (SET LOCAL): a transaction-mode pooler hands the
+        # server connection to other clients afterwards, so session settings must not linger.
+        with self._bounded(conn, self._deadline()), conn.transaction():
+            millis = str(int(self.settings.timeout * 1000))
+            conn.execute("SELECT set_config('statement_timeout', %s, true)", (millis,))
+            cur = conn.execute(query, params)  # type: ignore[arg-type]
+            rows = list(cur.fetchall()) if cur.description else []
+        return rows
 
     def list_artifacts(self) -> list[ArtifactRef]:
         from psycopg import sql
@@ -210,7 +263,6 @@ class PostgresStore:
         """``write_artifact`` for each (session, stage, content, sha256, base_revision), all in one
         transaction and one pipeline: one round trip and one commit for the batch. The answers are
         those each write would give on its own."""
-        import psycopg
         from psycopg import sql
 
         if not items:
@@ -229,33 +281,30 @@ class PostgresStore:
         ).format(table)
         conn = self._connection()
         out: list[WriteResult] = []
-        try:
-            with conn.transaction():
-                millis = str(int(self.settings.timeout * 1000))
-                conn.execute("SELECT set_config('statement_timeout', %s, true)", (millis,))
-                with conn.pipeline():
-                    cursors: list[psycopg.Cursor[Any] | None] = []
-                    for session, stage, content, sha256, base in items:
-                        if base is None:
-                            params: tuple[Any, ...] = (self.project, session, stage, content, sha256)
-                            cursors.append(conn.execute(insert, params))
-                        elif base.isdigit() and len(base) < 19:
-                            params = (content, sha256, self.project, session, stage, int(base))
-                            cursors.append(conn.execute(update, params))
-                        else:
-                            cursors.append(None)  # not a revision this store ever issued
-                answers = [list(cur.fetchall()) if cur is not None else [] for cur in cursors]
-                for (session, stage, _content, sha256, _base), rows in zip(items, answers, strict=True):
-                    if rows:
-                        out.append(WriteResult(True, str(rows[0][0]), sha256))
-                        continue
-                    now = conn.execute(current, (self.project, session, stage)).fetchall()
-                    if not now:
-                        out.append(WriteResult(False, None, None))
+        with self._bounded(conn, self._deadline()), conn.transaction():
+            millis = str(int(self.settings.timeout * 1000))
+            conn.execute("SELECT set_config('statement_timeout', %s, true)", (millis,))
+            with conn.pipeline():
+                cursors: list[psycopg.Cursor[Any] | None] = []
+                for session, stage, content, sha256, base in items:
+                    if base is None:
+                        params: tuple[Any, ...] = (self.project, session, stage, content, sha256)
+                        cursors.append(conn.execute(insert, params))
+                    elif base.isdigit() and len(base) < 19:
+                        params = (content, sha256, self.project, session, stage, int(base))
+                        cursors.append(conn.execute(update, params))
                     else:
-                        out.append(WriteResult(False, str(now[0][0]), str(now[0][1])))
-        except psycopg.Error as exc:
-            raise self._error(exc) from None
+                        cursors.append(None)  # not a revision this store ever issued
+            answers = [list(cur.fetchall()) if cur is not None else [] for cur in cursors]
+            for (session, stage, _content, sha256, _base), rows in zip(items, answers, strict=True):
+                if rows:
+                    out.append(WriteResult(True, str(rows[0][0]), sha256))
+                    continue
+                now = conn.execute(current, (self.project, session, stage)).fetchall()
+                if not now:
+                    out.append(WriteResult(False, None, None))
+                else:
+                    out.append(WriteResult(False, str(now[0][0]), str(now[0][1])))
         return out
 
     def read_project_state(self) -> dict[str, Any]:
