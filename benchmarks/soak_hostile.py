@@ -38,19 +38,6 @@ def start(root: Path, *args: str) -> subprocess.Popen[bytes]:
     )
 
 
-def children(pid: int) -> set[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
-    return {int(x) for x in out.split()}
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=100)
@@ -79,11 +66,11 @@ def main() -> int:
         elif kind == "kill-jobs":
             proc = start(root, "build", "-j", "2", "--force")
             time.sleep(rng.uniform(0.2, 1.5))
-            workers = children(proc.pid)
+            workers = oracle.children_of(proc.pid)
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             time.sleep(0.5)
-            problems["surviving workers"] += sum(alive(w) for w in workers)
+            problems["surviving workers"] += sum(oracle.alive(w) for w in workers)
         elif kind == "concurrent":
             procs = [start(root, "build") for _ in range(2)]
             for p in procs:

@@ -199,3 +199,19 @@ def init_workspace(root: Path) -> None:
     assert run_cli(root, "session", "create", "feat-a") == 0
     for i in range(len(STAGES)):
         fill_document(root, "feat-a", i)
+
+
+# -- processes ------------------------------------------------------------------------------------
+
+
+def children_of(pid: int) -> set[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return {int(x) for x in out.split()}
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from build_oracle import alive, children_of
 
 pytestmark = pytest.mark.slow  # a fault suite: real processes, kills, timing
 
@@ -141,19 +142,6 @@ def test_a_lock_path_that_is_a_directory_and_a_cache_that_is_a_file(repo):
     no_internal_error(result)
     assert result.returncode == 0, result.stderr
     assert idse(repo, "status").returncode == 0
-
-
-def children_of(pid: int) -> set[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
-    return {int(x) for x in out.split()}
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_kill_9_of_a_parallel_build_frees_the_lock_and_its_workers(repo):
