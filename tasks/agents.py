@@ -38,9 +38,10 @@ def generate_agent_files(ctx: BuildContext) -> Iterator[TaskDict]:
     inputs = _existing(
         ctx,
         f"{ctx.project_rel}/agent_registry.json",
-        f"{ctx.project_rel}/CURRENT_SESSION",
         ".idse/config.yaml",
     )
+    # Without a registry object, the default selection is the files that exist; the build refreshes
+    # only those anyway (it never drops unasked files into a repository).
     for kind in selected_kinds(ws):
         if not explicit and not os.path.isfile(f"{ctx.root}/{kind.rel}"):
             continue

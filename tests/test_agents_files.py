@@ -39,7 +39,21 @@ def block_of(text: str) -> str:
     return text[text.index(BEGIN_MARKER) : text.index(END_MARKER) + len(END_MARKER)]
 
 
-def test_generate_creates_all_five_files(cli: Cli, ws: Workspace) -> None:
+DEFAULT = ["CLAUDE.md", "AGENTS.md", ".github/copilot-instructions.md"]  # the fixture registry's agents
+
+
+def test_default_files_are_the_registry_agents_plus_existing_ones(cli: Cli, ws: Workspace) -> None:
+    result = cli("generate-agent-files")
+    assert result.exit_code == 0, result.stderr
+    assert [line.split()[-1] for line in result.stdout.splitlines()] == DEFAULT
+    assert not (ws.root / "GEMINI.md").exists() and not (ws.root / ".cursor").exists()
+    (ws.root / "GEMINI.md").write_text("# mine\n", encoding="utf-8")
+    assert cli("generate-agent-files").stdout == "wrote  GEMINI.md\n"
+    assert read(ws, "GEMINI.md").startswith("# mine\n\n" + BEGIN_MARKER)
+
+
+def test_generate_creates_all_five_files_when_configured(cli: Cli, ws: Workspace) -> None:
+    set_agent_files(ws, ALL)
     result = cli("generate-agent-files")
     assert result.exit_code == 0, result.stderr
     assert ALL == [
@@ -55,7 +69,9 @@ def test_generate_creates_all_five_files(cli: Cli, ws: Workspace) -> None:
         assert text.endswith(END_MARKER + "\n")
         for command in ("idse status", "idse validate", "idse build"):
             assert command in text, (rel, command)
-        assert ".idse/projects/demo/sessions/__blueprint__" in text
+        assert ".idse/projects/demo/sessions/<session>/" in text
+        assert ".idse/projects/demo/CURRENT_SESSION" in text
+        assert "__blueprint__" not in text  # nothing names the current session
         assert f"wrote  {rel}" in result.stdout
 
 
@@ -64,10 +80,10 @@ def test_claude_file_states_role_mode_and_editable_documents(cli: Cli, ws: Works
     text = read(ws, "CLAUDE.md")
     assert text.startswith(BEGIN_MARKER + "\n# IDSE instructions for Claude Code\n")
     assert "You are `claude-code`, the **architect**, working in **planning** mode." in text
-    assert "- spec: `.idse/projects/demo/sessions/__blueprint__/specs/spec.md`" in text
+    assert "- spec: `.idse/projects/demo/sessions/<session>/specs/spec.md`" in text
     assert "You may edit only those documents." in text
     assert (
-        "| implementation | `.idse/projects/demo/sessions/__blueprint__/implementation/README.md` | codex |"
+        "| implementation | `.idse/projects/demo/sessions/<session>/implementation/README.md` | codex |"
         in text
     )
 
@@ -83,6 +99,7 @@ def test_codex_agents_md_is_generic_and_names_codex(cli: Cli, ws: Workspace) -> 
 
 
 def test_file_for_agent_missing_from_registry_describes_whole_routing(cli: Cli, ws: Workspace) -> None:
+    set_agent_files(ws, ALL)
     cli("generate-agent-files")
     text = read(ws, "GEMINI.md")
     assert "The registry has no `gemini` agent" in text
@@ -94,6 +111,7 @@ def test_file_for_agent_missing_from_registry_describes_whole_routing(cli: Cli, 
 
 
 def test_cursor_rule_has_front_matter_first(cli: Cli, ws: Workspace) -> None:
+    set_agent_files(ws, ALL)
     cli("generate-agent-files")
     text = read(ws, ".cursor/rules/idse.mdc")
     assert text.startswith("---\ndescription: ")
@@ -103,6 +121,7 @@ def test_cursor_rule_has_front_matter_first(cli: Cli, ws: Workspace) -> None:
 
 
 def test_rerun_is_byte_identical_and_does_not_touch_files(cli: Cli, ws: Workspace, snapshot: Any) -> None:
+    set_agent_files(ws, ALL)
     cli("generate-agent-files")
     before = snapshot(ws.root)
     mtimes = {rel: (ws.root / rel).stat().st_mtime_ns for rel in ALL}
@@ -131,6 +150,7 @@ def test_user_text_outside_markers_is_preserved(cli: Cli, ws: Workspace) -> None
 
 
 def test_edits_inside_the_block_are_overwritten(cli: Cli, ws: Workspace) -> None:
+    set_agent_files(ws, ALL)
     cli("generate-agent-files")
     path = ws.root / "GEMINI.md"
     fresh = path.read_text(encoding="utf-8")
@@ -226,9 +246,7 @@ def test_template_override_in_workspace(cli: Cli, ws: Workspace) -> None:
     override.parent.mkdir(parents=True)
     override.write_text("Custom for {{ agent.id }} in {{ session }}.\n", encoding="utf-8")
     cli("generate-agent-files")
-    assert (
-        read(ws, "CLAUDE.md") == f"{BEGIN_MARKER}\nCustom for claude-code in __blueprint__.\n{END_MARKER}\n"
-    )
+    assert read(ws, "CLAUDE.md") == f"{BEGIN_MARKER}\nCustom for claude-code in <session>.\n{END_MARKER}\n"
     assert "IDSE instructions for coding agents" in read(ws, "AGENTS.md")
     plan = {o.rel: o for o in agent_file_plan(ws, ws.project("demo"))}
     assert plan["CLAUDE.md"].template == override
@@ -257,12 +275,16 @@ def test_check_is_zero_when_fresh_and_one_after_registry_change(
     assert ".github/copilot-instructions.md" in json.loads(as_json.stdout)["out_of_date"]
 
 
-def test_session_switch_changes_documents_paths(cli: Cli, ws: Workspace) -> None:
+def test_session_switch_leaves_agent_files_up_to_date(cli: Cli, ws: Workspace, snapshot: Any) -> None:
     cli("generate-agent-files")
+    before = snapshot(ws.root)
     assert cli("session", "create", "feat").exit_code == 0
-    assert cli("generate-agent-files", "--check").exit_code == 1
+    assert cli("generate-agent-files", "--check").exit_code == 0
+    assert cli("session", "switch", "__blueprint__").exit_code == 0
+    assert cli("generate-agent-files", "--check").exit_code == 0
     cli("generate-agent-files")
-    assert ".idse/projects/demo/sessions/feat/specs/spec.md" in read(ws, "CLAUDE.md")
+    after = snapshot(ws.root)
+    assert {rel: after[rel] for rel in DEFAULT} == {rel: before[rel] for rel in DEFAULT}
 
 
 def test_symlinked_agent_file_is_refused(cli: Cli, ws: Workspace) -> None:
@@ -276,6 +298,7 @@ def test_symlinked_agent_file_is_refused(cli: Cli, ws: Workspace) -> None:
 
 
 def test_plan_exposes_paths_templates_and_content(ws: Workspace) -> None:
+    set_agent_files(ws, ALL)
     plan = agent_file_plan(ws, ws.project("demo"))
     assert [o.rel for o in plan] == ALL
     for output in plan:
@@ -296,9 +319,7 @@ def test_unrouted_stage_is_shown_in_files(cli: Cli, ws: Workspace) -> None:
     registry.write_text(json.dumps(data), encoding="utf-8")
     cli("generate-agent-files")
     text = read(ws, "CLAUDE.md")
-    assert (
-        "| feedback | `.idse/projects/demo/sessions/__blueprint__/feedback/feedback.md` | unrouted |" in text
-    )
+    assert "| feedback | `.idse/projects/demo/sessions/<session>/feedback/feedback.md` | unrouted |" in text
     assert "Unrouted stages (no agent lists them): feedback." in text
 
 

@@ -68,11 +68,16 @@ class AgentFileOutput:
         return merge_block(current, self.block, self.preamble, self.rel)
 
 
-def selected_kinds(ws: Workspace) -> list[AgentFileKind]:
-    """The files chosen by ``agent_files`` in the config (all of them when unset), in config order."""
+def selected_kinds(ws: Workspace, registry: AgentRegistry | None = None) -> list[AgentFileKind]:
+    """The files chosen by ``agent_files`` in the config, in config order.
+
+    Unset, the files that already exist plus those of the agents in ``registry``: a repository whose
+    registry has no Cursor agent does not get a Cursor rule dropped into it.
+    """
     chosen = ws.config.agent_files
     if chosen is None:
-        return list(AGENT_FILE_KINDS)
+        ids = {a.id for a in registry.agents} if registry is not None else set()
+        return [k for k in AGENT_FILE_KINDS if k.agent_id in ids or (ws.root / k.rel).is_file()]
     by_rel = {k.rel: k for k in AGENT_FILE_KINDS}
     out: list[AgentFileKind] = []
     for rel in chosen:
@@ -92,13 +97,19 @@ def _agent_data(agent: AgentEntry, documents: dict[str, str]) -> dict[str, Any]:
     return data
 
 
+# Agent files are committed: they name sessions by this placeholder, never the current session, so
+# switching sessions does not make every committed copy out of date.
+SESSION_PLACEHOLDER = "<session>"
+
+
 def template_context(
-    ws: Workspace, project: Project, registry: AgentRegistry, session: str, kind: AgentFileKind
+    ws: Workspace, project: Project, registry: AgentRegistry, kind: AgentFileKind
 ) -> dict[str, Any]:
     """Everything a template may use (documented in docs/agents.md)."""
     from idse_orchestrator.agents.registry import overlaps, unrouted_stages
 
-    documents = {st.name: ws.rel(project.document_path(session, st)) for st in STAGES}
+    session_dir = f"{ws.rel(project.sessions_dir)}/{SESSION_PLACEHOLDER}"
+    documents = {st.name: f"{session_dir}/{st.relpath}" for st in STAGES}
     agents = [_agent_data(a, documents) for a in registry.agents]
     mine = next((a for a in agents if a["id"] == kind.agent_id), None)
     stages = []
@@ -115,8 +126,10 @@ def template_context(
         )
     return {
         "project": project.name,
-        "session": session,
-        "session_dir": ws.rel(project.session_path(session)),
+        "session": SESSION_PLACEHOLDER,
+        "session_dir": session_dir,
+        "sessions_dir": ws.rel(project.sessions_dir),
+        "current_session_path": ws.rel(project.current_session_path),
         "registry_path": ws.rel(project.registry_path),
         "file": kind.rel,
         "file_agent": kind.agent_id,
@@ -200,15 +213,14 @@ def merge_block(current: str | None, block: str, preamble: str, rel: str) -> str
 def agent_file_plan(ws: Workspace, project: Project) -> list[AgentFileOutput]:
     """The agent files selected by the config, each with its rendered managed block.
 
-    Inputs: the registry file, the templates, CURRENT_SESSION and the config.
+    Inputs: the registry file, the templates and the config (not the current session).
     """
     from idse_orchestrator.templating import render, template_path
 
     registry = project.registry()
-    session = project.resolve_session(None)
     out = []
-    for kind in selected_kinds(ws):
-        rendered = render(kind.template, template_context(ws, project, registry, session, kind), ws)
+    for kind in selected_kinds(ws, registry):
+        rendered = render(kind.template, template_context(ws, project, registry, kind), ws)
         preamble, body = split_preamble(rendered)
         out.append(
             AgentFileOutput(

@@ -105,9 +105,10 @@ def route(stage_name: str, project_name: str | None, session: str | None, as_jso
 def generate_agent_files(check: bool, project_name: str | None, as_json: bool) -> int:
     """Write the IDE agents' instruction files.
 
-    The files are CLAUDE.md, AGENTS.md, .github/copilot-instructions.md, .cursor/rules/idse.mdc and
-    GEMINI.md. Only the block between the idse:begin and idse:end markers is idse's; the rest of
-    each file is kept. Choose the files with `agent_files` in .idse/config.yaml.
+    By default, the files of the registry's agents (CLAUDE.md, AGENTS.md,
+    .github/copilot-instructions.md, .cursor/rules/idse.mdc, GEMINI.md) plus those that already exist;
+    choose others with `agent_files` in .idse/config.yaml. Only the block between the idse:begin and
+    idse:end markers is idse's; the rest of each file is kept.
     """
     from idse_orchestrator.agents.files import agent_files_report
 
