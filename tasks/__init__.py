@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-TaskDict = dict[str, Any]
+from idse_orchestrator.engine.types import TaskSpec
+
+TaskDict = TaskSpec  # the name generators used before the shape was typed
 
 
 def families() -> dict[str, Any]:

@@ -13,9 +13,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from idse_orchestrator import layout
 from idse_orchestrator.engine.context import BuildContext, file_sha
-
-TaskDict = dict[str, object]
+from idse_orchestrator.engine.types import TaskSpec
 
 
 def _template_input(ctx: BuildContext, path: Path) -> tuple[list[str], str]:
@@ -29,7 +29,7 @@ def _existing(ctx: BuildContext, *rels: str) -> list[str]:
     return [rel for rel in rels if os.path.isfile(f"{ctx.root}/{rel}")]
 
 
-def generate_agent_files(ctx: BuildContext) -> Iterator[TaskDict]:
+def generate_agent_files(ctx: BuildContext) -> Iterator[TaskSpec]:
     from idse_orchestrator.agents.files import selected_kinds
     from idse_orchestrator.templating import template_path
 
@@ -37,8 +37,8 @@ def generate_agent_files(ctx: BuildContext) -> Iterator[TaskDict]:
     explicit = ws.config.agent_files is not None
     inputs = _existing(
         ctx,
-        f"{ctx.project_rel}/agent_registry.json",
-        ".idse/config.yaml",
+        layout.registry(ctx.project),
+        layout.CONFIG,
     )
     # Without a registry object, the default selection is the files that exist; the build refreshes
     # only those anyway (it never drops unasked files into a repository).
@@ -59,7 +59,7 @@ def generate_agent_files(ctx: BuildContext) -> Iterator[TaskDict]:
         }
 
 
-def generate_profiles(ctx: BuildContext) -> Iterator[TaskDict]:
+def generate_profiles(ctx: BuildContext) -> Iterator[TaskSpec]:
     from idse_orchestrator.stages import BLUEPRINT
 
     from .session import has_profile_section
@@ -70,7 +70,7 @@ def generate_profiles(ctx: BuildContext) -> Iterator[TaskDict]:
             continue
         spec = f"{ctx.session_rel(session)}/specs/spec.md"
         deps = _existing(ctx, spec, blueprint_spec)
-        output = f"{ctx.project_rel}/build/agents/{session}.profile.yaml"
+        output = layout.profile(ctx.project, session)
         yield {
             "basename": "compile",
             "name": session,

@@ -7,16 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from idse_orchestrator import layout
 from idse_orchestrator.engine.context import BuildContext
+from idse_orchestrator.engine.types import TaskSpec
 from idse_orchestrator.stages import METADATA_RELPATH, STAGE_NAMES, STAGES, UPSTREAM_DOCS, upstream_of
 
 if TYPE_CHECKING:
     from idse_orchestrator.models import StageStatus
-
-TaskDict = dict[str, object]
-
-
-BASELINES_RELPATH = "metadata/baselines.json"
 
 
 def has_profile_section(ctx: BuildContext, session: str) -> bool:
@@ -47,7 +44,7 @@ def session_inputs(
     return files, config
 
 
-def generate(ctx: BuildContext) -> Iterator[TaskDict]:
+def generate(ctx: BuildContext) -> Iterator[TaskSpec]:
     from idse_orchestrator.stages import BLUEPRINT
 
     from .validate import templates
@@ -71,12 +68,12 @@ def generate(ctx: BuildContext) -> Iterator[TaskDict]:
             "file_dep": files,
             "targets": [ctx.session_result_rel(session)],
             # Tracked: what each stage was last consistent with survives a clean build.
-            "outputs": [f"{base}/{BASELINES_RELPATH}"],
+            "outputs": [layout.baselines(ctx.project, session)],
             "config": ctx.config_string(templates=tpl_config),
         }
 
 
-def generate_registry(ctx: BuildContext) -> Iterator[TaskDict]:
+def generate_registry(ctx: BuildContext) -> Iterator[TaskSpec]:
     registry = f"{ctx.project_rel}/agent_registry.json"
     deps = [registry] if os.path.isfile(f"{ctx.root}/{registry}") else []
     yield {
@@ -177,7 +174,7 @@ def check_session_task(root: str, project: str, session: str, target: str) -> No
         shas[stage] = result.get("sha256")
         doc_findings.extend(result.get("findings", []))
     meta, problem = session_metadata(proj, session)
-    baselines_path = Path(root) / ctx.session_rel(session) / BASELINES_RELPATH
+    baselines_path = Path(root) / layout.baselines(ctx.project, session)
     effective, records, why = staleness(statuses, shas, read_baselines(baselines_path), meta.accepted)
     has_s001 = any(f.get("rule") == "IDSE-S001" for f in doc_findings)
     findings = check_session(

@@ -10,15 +10,15 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from idse_orchestrator import layout
 from idse_orchestrator.engine.context import BuildContext
+from idse_orchestrator.engine.types import TaskSpec
 
-TaskDict = dict[str, object]
 
-
-def generate(ctx: BuildContext) -> Iterator[TaskDict]:
+def generate(ctx: BuildContext) -> Iterator[TaskSpec]:
     if ctx.partial or ctx.current not in ctx.sessions:
         return
-    sources = [f"{ctx.project_rel}/{name}" for name in ("CURRENT_SESSION", "agent_registry.json")]
+    sources = [layout.current_session(ctx.project), layout.registry(ctx.project)]
     yield {
         "basename": "state",
         "name": None,

@@ -13,12 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from idse_orchestrator.engine.context import BuildContext
+from idse_orchestrator.engine.types import TaskSpec
 from idse_orchestrator.stages import STAGES
 
-TaskDict = dict[str, object]
 
-
-def generate(ctx: BuildContext) -> Iterator[TaskDict]:
+def generate(ctx: BuildContext) -> Iterator[TaskSpec]:
     import hashlib
     import json
 
@@ -57,7 +56,7 @@ def push_session_task(root: str, project: str, session: str, target: str) -> Non
     proj = Project(ws, project)
     store = open_store(load_settings(ws, proj), ws)
     try:
-        with file_lock(proj.path / ".sync.lock", what="sync"):
+        with file_lock(proj.sync_lock_path, what="sync"):
             report = transfer(SyncContext.open(ws, proj, store), "push", session, False)
     finally:
         store.close()

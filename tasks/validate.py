@@ -7,9 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from idse_orchestrator.engine.context import BuildContext, file_sha
+from idse_orchestrator.engine.types import TaskSpec
 from idse_orchestrator.stages import METADATA_RELPATH, STAGES, Stage
-
-TaskDict = dict[str, object]
 
 
 def template_input(ctx: BuildContext, stage: Stage) -> tuple[list[str], str]:
@@ -55,7 +54,7 @@ def session_sources(
     return present, config
 
 
-def generate(ctx: BuildContext) -> Iterator[TaskDict]:
+def generate(ctx: BuildContext) -> Iterator[TaskSpec]:
     tpls = templates(ctx)
     root = ctx.root
     for session in ctx.sessions:

@@ -18,8 +18,10 @@ import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from idse_orchestrator import layout
+
 EXIT_INTERNAL = 3
-CRASH_DIR = Path(".idse") / ".cache" / "crash"
+CRASH_DIR = Path(layout.crash_dir())
 KEEP = 20  # reports kept per directory; the oldest go first
 MASK = "***"
 

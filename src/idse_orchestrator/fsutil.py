@@ -137,7 +137,9 @@ def _temp_dir(path: Path) -> Path:
     known = _TEMP_DIRS.get(str(root))
     if known is not None and known.is_dir():
         return known
-    tmp = Path(os.path.realpath(root)) / ".idse" / ".cache" / "tmp"
+    from idse_orchestrator import layout
+
+    tmp = Path(os.path.realpath(root)) / layout.tmp_dir()
     try:
         ensure_cache_dir(tmp.parent)
         tmp.mkdir(exist_ok=True)

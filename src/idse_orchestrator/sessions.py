@@ -18,10 +18,11 @@ from typing import Any
 from idse_orchestrator import ids
 from idse_orchestrator.errors import AlreadyExists, BadFile, IdseError, NotFound, Refused, UsageError
 from idse_orchestrator.fsutil import atomic_write_text, dump_json, read_text, save_model
+from idse_orchestrator.layout import CACHE_NAME
 from idse_orchestrator.models import SESSION_STATUSES, SessionMetadata, default_registry
 from idse_orchestrator.stages import BLUEPRINT, METADATA_RELPATH, STAGES, Stage
 from idse_orchestrator.templating import render, sha256_text
-from idse_orchestrator.workspace import CACHE_DIR, Project, Workspace
+from idse_orchestrator.workspace import Project, Workspace
 
 CONFIG_TEMPLATE = """\
 # idse per-repo settings. There is no global configuration: everything lives here.
@@ -43,7 +44,7 @@ _READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 GITIGNORE = f"""\
 # Derived state: safe to delete, rebuilt by `idse build`.
-{CACHE_DIR}/
+{CACHE_NAME}/
 # Lock files idse holds while it syncs (a session may be named *.lock: only these are ignored).
 /projects/*/.sync.lock
 /projects/*/.store.lock

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Final, NamedTuple
 
+from idse_orchestrator.layout import METADATA_RELPATH as METADATA_RELPATH  # re-exported
+
 
 class Stage(NamedTuple):
     name: str
@@ -25,7 +27,6 @@ STAGES: Final[tuple[Stage, ...]] = (
 )
 STAGE_NAMES: Final[tuple[str, ...]] = tuple(s.name for s in STAGES)
 BY_NAME: Final[dict[str, Stage]] = {s.name: s for s in STAGES}
-METADATA_RELPATH: Final = "metadata/session.json"
 # Documents whose change makes a completed downstream stage stale.
 UPSTREAM_DOCS: Final[tuple[str, ...]] = ("intent", "context", "spec", "plan", "tasks")
 BLUEPRINT: Final = "__blueprint__"

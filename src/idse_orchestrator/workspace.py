@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from idse_orchestrator import ids
+from idse_orchestrator import ids, layout
 from idse_orchestrator.errors import BadFile, NotFound, UsageError, WorkspaceNotFound
 from idse_orchestrator.stages import BLUEPRINT, METADATA_RELPATH, Stage
 
@@ -19,8 +19,7 @@ if TYPE_CHECKING:
     # pydantic is imported only when a model is needed: a no-op build never loads it.
     from idse_orchestrator.models import AgentRegistry, Config, SessionMetadata
 
-IDSE_DIR = ".idse"
-CACHE_DIR = ".cache"
+IDSE_DIR = layout.IDSE_DIR
 # CURRENT_SESSION holds one session id and a newline: anything much larger is not one.
 CURRENT_SESSION_LIMIT = 4096
 
@@ -97,19 +96,19 @@ class Workspace:
 
     @property
     def config_path(self) -> Path:
-        return self.idse_dir / "config.yaml"
+        return self.root / layout.CONFIG
 
     @property
     def cache_dir(self) -> Path:
-        return self.idse_dir / CACHE_DIR
+        return self.root / layout.CACHE_DIR
 
     @property
     def templates_dir(self) -> Path:
-        return self.idse_dir / "templates"
+        return self.root / layout.TEMPLATES_DIR
 
     @property
     def projects_dir(self) -> Path:
-        return self.idse_dir / "projects"
+        return self.root / layout.PROJECTS_DIR
 
     @property
     def config(self) -> Config:
@@ -160,27 +159,38 @@ class Project:
 
     @cached_property
     def path(self) -> Path:
-        return self.workspace.projects_dir / self.name
+        return self.workspace.root / layout.project_dir(self.name)
 
     @property
     def sessions_dir(self) -> Path:
-        return self.path / "sessions"
+        return self.workspace.root / layout.sessions_dir(self.name)
 
     @property
     def current_session_path(self) -> Path:
-        return self.path / "CURRENT_SESSION"
+        return self.workspace.root / layout.current_session(self.name)
 
     @property
     def state_path(self) -> Path:
-        return self.path / "session_state.json"
+        return self.workspace.root / layout.state(self.name)
 
     @property
     def registry_path(self) -> Path:
-        return self.path / "agent_registry.json"
+        return self.workspace.root / layout.registry(self.name)
 
     @property
     def build_dir(self) -> Path:
-        return self.path / "build"
+        return self.workspace.root / layout.build_dir(self.name)
+
+    @property
+    def sync_dir(self) -> Path:
+        return self.workspace.root / layout.sync_dir(self.name)
+
+    @property
+    def sync_lock_path(self) -> Path:
+        return self.workspace.root / layout.sync_lock(self.name)
+
+    def profile_path(self, session: str, fmt: str = "yaml") -> Path:
+        return self.workspace.root / layout.profile(self.name, ids.session_id(session), fmt)
 
     def session_path(self, session: str) -> Path:
         return self.sessions_dir / ids.session_id(session)

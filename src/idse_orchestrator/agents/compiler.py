@@ -219,7 +219,7 @@ def profile_output_path(project: Project, session: str, fmt: str) -> Path:
     """Default output: ``build/agents/<session>.profile.<yaml|json>`` in the project directory."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown profile format {fmt!r}; use one of {', '.join(FORMATS)}")
-    return project.build_dir / "agents" / f"{session}.profile.{fmt}"
+    return project.profile_path(session, fmt)
 
 
 def profile_sessions(ws: Workspace, project: Project) -> list[str]:

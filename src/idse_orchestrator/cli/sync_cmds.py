@@ -96,7 +96,7 @@ def _context(project_name: str | None, *, locked: bool) -> Iterator[SyncContext]
     store = open_store(load_settings(ws, proj), ws)
     try:
         root = local_root(ws.root)
-        lock = root.lock(proj.path / ".sync.lock", what="sync") if locked else contextlib.nullcontext()
+        lock = root.lock(proj.sync_lock_path, what="sync") if locked else contextlib.nullcontext()
         with lock:
             ctx = SyncContext.open(ws, proj, store)
             if ctx.record_was_foreign:

@@ -14,11 +14,11 @@ import hashlib
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from idse_orchestrator import __version__
+from idse_orchestrator import __version__, layout
 from idse_orchestrator.engine.context import BuildContext
 from idse_orchestrator.engine.graph import task_name
 from idse_orchestrator.engine.index import PROJECT_OWNER, BuildIndex, OwnerRow
@@ -30,6 +30,7 @@ from idse_orchestrator.engine.outcome import (
     report,
     warn_regenerated,
 )
+from idse_orchestrator.engine.types import TaskSpec
 from idse_orchestrator.errors import UsageError
 from idse_orchestrator.fsutil import file_lock
 from idse_orchestrator.stages import STAGES
@@ -37,6 +38,26 @@ from idse_orchestrator.workspace import Project, Workspace
 
 DEFAULT_FAMILIES = ("validate", "session", "registry", "state", "agents", "compile")
 FAMILY_ORDER = ("validate", "session", "registry", "state", "agents", "compile", "sync")
+
+if TYPE_CHECKING:
+    from idse_orchestrator.engine.doit_adapter import TaskOutcome
+
+
+def _ignore(_message: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How to build: everything but the workspace, the project and the sessions."""
+
+    families: tuple[str, ...] = DEFAULT_FAMILIES
+    jobs: int = 1
+    force: bool = False
+    progress: Callable[[str], None] | None = None  # called with each task's name as it starts
+    warn: Callable[[str], None] = field(default=_ignore)  # one-line warnings (moved files, repairs)
+    want_reasons: bool = True  # ask doit why each task runs (``--explain``, ``--json``)
+    changed: tuple[str, ...] | None = None  # repo-relative paths known to have changed (watch)
 
 
 @contextlib.contextmanager
@@ -51,19 +72,19 @@ def working_directory(path: Path) -> Iterator[None]:
 
 
 def dep_file(ctx: BuildContext) -> str:
-    return f"{ctx.cache_rel}/{ctx.project}.doit.sqlite"
+    return layout.doit_db(ctx.project, ctx.cache)
 
 
 def index_file(ctx: BuildContext) -> str:
-    return f"{ctx.cache_rel}/{ctx.project}.index.sqlite"
+    return layout.build_index(ctx.project, ctx.cache)
 
 
 def lock_path(ws: Workspace, project: Project) -> Path:
-    return ws.cache_dir / f"{project.name}.lock"
+    return ws.root / layout.lock(project.name)
 
 
-def generator(ctx: BuildContext, families: tuple[str, ...]) -> Callable[[], Iterator[dict[str, Any]]]:
-    def make() -> Iterator[dict[str, Any]]:
+def generator(ctx: BuildContext, families: tuple[str, ...]) -> Callable[[], Iterator[TaskSpec]]:
+    def make() -> Iterator[TaskSpec]:
         from importlib import import_module
 
         # Imported by name: the package is mapped from the top-level tasks/ folder.
@@ -153,18 +174,18 @@ def sync_identity(ws: Workspace, project: str) -> str:
 def project_files(ctx: BuildContext) -> set[str]:
     """Files whose appearance or change can alter the project-wide tasks (beyond declared deps)."""
     files = {
-        f"{ctx.project_rel}/CURRENT_SESSION",
-        f"{ctx.project_rel}/agent_registry.json",
-        f"{ctx.project_rel}/session_state.json",
-        f"{ctx.project_rel}/sessions",
-        ".idse/config.yaml",
+        layout.current_session(ctx.project),
+        layout.registry(ctx.project),
+        layout.state(ctx.project),
+        layout.sessions_dir(ctx.project),
+        layout.CONFIG,
     }
     from idse_orchestrator.agents.files import AGENT_FILE_KINDS
 
     for kind in AGENT_FILE_KINDS:
         files.add(kind.rel)  # an agent file created by `generate-agent-files` joins the build
-        files.add(f".idse/templates/{kind.template}")
-        files.add(f".idse/templates/{kind.template.split('/', 1)[1]}")
+        files.add(f"{layout.TEMPLATES_DIR}/{kind.template}")
+        files.add(f"{layout.TEMPLATES_DIR}/{kind.template.split('/', 1)[1]}")
     return files
 
 
@@ -184,13 +205,31 @@ def build(
 ) -> BuildReport:
     """Bring the project's derived files up to date. ``keep_going`` is accepted for compatibility:
     a build always continues past a failed task (see the module docstring)."""
-    if jobs < 1:
+    del keep_going
+    options = BuildOptions(
+        families=families,
+        jobs=jobs,
+        force=force,
+        progress=progress,
+        warn=warn,
+        want_reasons=want_reasons,
+        changed=tuple(changed) if changed is not None else None,
+    )
+    return run_build(ws, project, sessions, options)
+
+
+def run_build(
+    ws: Workspace, project: Project, sessions: list[str] | None, options: BuildOptions
+) -> BuildReport:
+    """``build`` with its options as one object (the form long-running callers keep around)."""
+    families, warn = options.families, options.warn
+    if options.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     chosen = resolve_sessions(project, sessions)
     selected = tuple(chosen) if chosen else tuple(project.session_ids())
     current = project.current_session()
     cache = _cache_folder(ws, families, warn)
-    lock = Path(cache) / f"{project.name}.lock" if cache else lock_path(ws, project)
+    lock = ws.root / layout.lock(project.name, cache)
     with file_lock(lock, what="build"):
         partial = chosen is not None and set(chosen) != set(project.session_ids())
         base = BuildContext(str(ws.root), project.name, selected, current, partial=partial, cache=cache)
@@ -201,8 +240,7 @@ def build(
                     # Cheap enough for every build; a full integrity check runs whenever doit does.
                     recover_cache(ws, base, warn)
                     index.reset()
-                hint = set(changed) if changed is not None else None
-                return _build(ws, base, index, families, jobs, force, progress, warn, want_reasons, hint)
+                return _build(ws, base, index, options)
             finally:
                 index.close()
 
@@ -253,25 +291,22 @@ def _build(
     ws: Workspace,
     base: BuildContext,
     index: BuildIndex,
-    families: tuple[str, ...],
-    jobs: int,
-    force: bool,
-    progress: Callable[[str], None] | None,
-    warn: Callable[[str], None],
-    want_reasons: bool,
-    hint: set[str] | None = None,
+    options: BuildOptions,
 ) -> BuildReport:
     from idse_orchestrator.engine.outputs import fingerprint
 
+    families, warn = options.families, options.warn
+    hint = set(options.changed) if options.changed is not None else None
     key = build_key(ws, base.project, families)
     trusted: dict[str, OwnerRow] = {}
-    if not force and index.meta("key") == key and index.meta("doit_db") == str(fingerprint(dep_file(base))):
+    db_unchanged = index.meta("doit_db") == str(fingerprint(dep_file(base)))
+    if not options.force and index.meta("key") == key and db_unchanged:
         wanted = {s: families for s in base.sessions}
         wanted[PROJECT_OWNER] = _owner_families(base, families, PROJECT_OWNER)
         trusted = index.trusted(wanted, hint)
     todo = [s for s in base.sessions if s not in trusted]
-    outcomes: dict[str, Any] = {}
-    tasks: list[dict[str, Any]] = []
+    outcomes: dict[str, TaskOutcome] = {}
+    tasks: list[TaskSpec] = []
     complete_rows: dict[str, OwnerRow] = {}
     if todo or PROJECT_OWNER not in trusted:
         ctx = replace(base, sessions=(), selected=base.sessions)
@@ -286,37 +321,27 @@ def _build(
         run_ctx = replace(
             base, sessions=tuple(s for s in base.sessions if s in set(todo)), selected=base.sessions
         )
-        complete_rows, outcomes, tasks = _run(
-            ws, run_ctx, index, key, families, jobs, force, progress, warn, want_reasons
-        )
+        complete_rows, outcomes, tasks = _run(run_ctx, index, key, options)
     return report(base, families, trusted, complete_rows, outcomes, tasks)
 
 
 def _run(
-    ws: Workspace,
-    ctx: BuildContext,
-    index: BuildIndex,
-    key: str,
-    families: tuple[str, ...],
-    jobs: int,
-    force: bool,
-    progress: Callable[[str], None] | None,
-    warn: Callable[[str], None],
-    want_reasons: bool,
-) -> tuple[dict[str, OwnerRow], dict[str, Any], list[dict[str, Any]]]:
+    ctx: BuildContext, index: BuildIndex, key: str, options: BuildOptions
+) -> tuple[dict[str, OwnerRow], dict[str, TaskOutcome], list[TaskSpec]]:
     from idse_orchestrator.engine import reconcile
     from idse_orchestrator.engine.outputs import fingerprint
 
+    families, warn = options.families, options.warn
     result = reconcile.run(
         ctx,
         families,
         lambda: list(generator(ctx, families)()),
         dep_file(ctx),
         {PROJECT_OWNER: project_files(ctx)},
-        jobs=jobs,
-        force=force,
-        progress=progress,
-        want_reasons=want_reasons,
+        jobs=options.jobs,
+        force=options.force,
+        progress=options.progress,
+        want_reasons=options.want_reasons,
     )
     for path in result.moved:
         warn(f"{path} changed while the build ran; what depends on it is checked again next build")

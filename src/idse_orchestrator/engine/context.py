@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from idse_orchestrator import __version__
-from idse_orchestrator.workspace import CACHE_DIR, IDSE_DIR, Project, Workspace
-
-RESULTS = "results"
+from idse_orchestrator import __version__, layout
+from idse_orchestrator.workspace import Project, Workspace
 
 
 @dataclass(frozen=True)
@@ -49,18 +47,17 @@ class BuildContext:
 
     @property
     def cache_rel(self) -> str:
-        return self.cache or f"{IDSE_DIR}/{CACHE_DIR}"
+        return layout.cache_dir(self.cache)
 
     @property
     def project_rel(self) -> str:
-        return f"{IDSE_DIR}/projects/{self.project}"
+        return layout.project_dir(self.project)
 
     def session_rel(self, session: str) -> str:
-        return f"{self.project_rel}/sessions/{session}"
+        return layout.session_dir(self.project, session)
 
     def results_rel(self, session: str | None = None) -> str:
-        base = f"{self.cache_rel}/{RESULTS}/{self.project}"
-        return base if session is None else f"{base}/{session}"
+        return layout.results_dir(self.project, session, self.cache)
 
     def result_rel(self, session: str, stage: str) -> str:
         return f"{self.results_rel(session)}/{stage}.json"
@@ -69,7 +66,7 @@ class BuildContext:
         return f"{self.results_rel(session)}/_session.json"
 
     def baselines_rel(self, session: str) -> str:
-        return f"{self.session_rel(session)}/metadata/baselines.json"
+        return layout.baselines(self.project, session)
 
     def project_result_rel(self) -> str:
         return f"{self.results_rel()}/_project.json"

@@ -26,6 +26,8 @@ from doit.plugin import PluginDict
 from doit.task import Task
 from doit.tools import config_changed
 
+from idse_orchestrator.engine.types import TaskSpec, TaskStatus
+
 BACKEND = "idse-sqlite"
 
 
@@ -67,7 +69,7 @@ class RacyMD5Checker(MD5Checker):  # type: ignore[misc]
         return (st.st_mtime, st.st_size, get_file_md5(dep), racy)
 
 
-def task_outputs(task: dict[str, Any]) -> list[str]:
+def task_outputs(task: TaskSpec) -> list[str]:
     """Every file a task writes: its doit targets plus outputs that may legitimately be absent."""
     from idse_orchestrator.engine.outputs import split_output
 
@@ -76,7 +78,7 @@ def task_outputs(task: dict[str, Any]) -> list[str]:
     )
 
 
-def output_specs(task: dict[str, Any]) -> list[str]:
+def output_specs(task: TaskSpec) -> list[str]:
     """Like ``task_outputs``, keeping the ``#managed`` marks the content check needs."""
     plain = set(task.get("targets", [])) - {o.split("#", 1)[0] for o in task.get("outputs", [])}
     return list(
@@ -84,7 +86,7 @@ def output_specs(task: dict[str, Any]) -> list[str]:
     )
 
 
-def to_doit(task: dict[str, Any]) -> dict[str, Any]:
+def to_doit(task: TaskSpec) -> dict[str, Any]:
     """An idse task dict as a doit task dict: the combined config becomes one ``config_changed``, and
     every action records its outputs so that an edited or damaged output makes the task rerun."""
     from idse_orchestrator.engine.outputs import outputs_unchanged, reads_unchanged, run_recorded
@@ -111,9 +113,9 @@ def to_doit(task: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def doit_tasks(task_dicts: Iterable[dict[str, Any]]) -> list[Task]:
+def doit_tasks(task_dicts: Iterable[TaskSpec]) -> list[Task]:
     """Group idse task dicts by basename and let doit build its Task objects (with group tasks)."""
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, list[TaskSpec]] = {}
     for task in task_dicts:
         groups.setdefault(task["basename"], []).append(task)
     tasks: list[Task] = []
@@ -131,7 +133,7 @@ def doit_tasks(task_dicts: Iterable[dict[str, Any]]) -> list[Task]:
 @dataclass
 class TaskOutcome:
     name: str
-    status: str  # ran | up-to-date | failed | skipped
+    status: TaskStatus
     reasons: list[str] = field(default_factory=list)
     error: str | None = None
     outputs: dict[str, Any] = field(default_factory=dict)  # path -> [digest, mtime_ns, size]
@@ -265,7 +267,7 @@ class IdseList(List):  # type: ignore[misc]
 
 class Loader(TaskLoader2):  # type: ignore[misc]
     def __init__(
-        self, make_tasks: Callable[[], Iterable[dict[str, Any]]], dep_file: str, recorder: Recorder | None
+        self, make_tasks: Callable[[], Iterable[TaskSpec]], dep_file: str, recorder: Recorder | None
     ) -> None:
         super().__init__()
         self.make_tasks = make_tasks
@@ -337,7 +339,7 @@ class RunResult:
 
 
 def run_tasks(
-    make_tasks: Callable[[], Iterable[dict[str, Any]]],
+    make_tasks: Callable[[], Iterable[TaskSpec]],
     dep_file: str,
     selection: list[str],
     *,
@@ -366,7 +368,7 @@ def run_tasks(
     return RunResult(code, outcomes, recorder.runtime_errors, out.getvalue())
 
 
-def dodo_tasks(task_dicts: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def dodo_tasks(task_dicts: Iterable[TaskSpec]) -> Iterator[dict[str, Any]]:
     """For dodo.py: idse task dicts in plain doit form."""
     for t in task_dicts:
         yield to_doit(t)

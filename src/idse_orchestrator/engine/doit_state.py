@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from doit.dependency import Dependency
 
@@ -18,6 +17,7 @@ from idse_orchestrator.engine.doit_adapter import (
     explain_reasons,
     task_outputs,
 )
+from idse_orchestrator.engine.types import TaskSpec
 
 
 def check_db(dep_file: str) -> str | None:
@@ -41,9 +41,7 @@ def check_db(dep_file: str) -> str | None:
     return None if row and row[0] == "ok" else f"integrity check failed: {row[0] if row else '?'}"
 
 
-def plan(
-    make_tasks: Callable[[], Iterable[dict[str, Any]]], dep_file: str
-) -> dict[str, tuple[str, list[str]]]:
+def plan(make_tasks: Callable[[], Iterable[TaskSpec]], dep_file: str) -> dict[str, tuple[str, list[str]]]:
     """What the next run of these tasks does, running nothing: task -> (status, reasons).
 
     ``run``: the task reruns for the reasons given. ``up-to-date``: it does not. ``maybe``: only its

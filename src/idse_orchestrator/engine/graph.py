@@ -6,6 +6,7 @@ Built from idse's own task dictionaries, so it shows files as well as tasks.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 STATUS_STYLE = {
@@ -15,11 +16,11 @@ STATUS_STYLE = {
 }
 
 
-def task_name(task: dict[str, Any]) -> str:
+def task_name(task: Mapping[str, Any]) -> str:
     return str(task["basename"]) if task.get("name") is None else f"{task['basename']}:{task['name']}"
 
 
-def graph_model(tasks: list[dict[str, Any]], statuses: dict[str, str] | None = None) -> dict[str, Any]:
+def graph_model(tasks: Sequence[Mapping[str, Any]], statuses: dict[str, str] | None = None) -> dict[str, Any]:
     nodes: dict[str, dict[str, Any]] = {}
     edges: list[dict[str, str]] = []
     for task in tasks:

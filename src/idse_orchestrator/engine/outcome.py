@@ -9,21 +9,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from idse_orchestrator import layout
 from idse_orchestrator.engine.context import BuildContext
 from idse_orchestrator.engine.graph import task_name
 from idse_orchestrator.engine.index import PROJECT_OWNER, OwnerRow
 from idse_orchestrator.engine.results import read_result
+from idse_orchestrator.engine.types import TaskReport, TaskSpec
 from idse_orchestrator.governance.engine import Finding, summarize
 from idse_orchestrator.stages import STAGES
+
+if TYPE_CHECKING:
+    from idse_orchestrator.engine.doit_adapter import TaskOutcome
 
 VALIDATION_FAMILIES = ("validate", "session", "registry")
 
 
 @dataclass
 class BuildReport:
-    tasks: list[dict[str, Any]]
+    tasks: list[TaskReport]
     findings: list[Finding]
     sessions: tuple[str, ...]
     warnings: list[str] = field(default_factory=list)
@@ -54,7 +59,7 @@ class BuildReport:
 _TRACKED_DERIVED = ("session_state.json", "baselines.json", ".profile.yaml")
 
 
-def warn_regenerated(outcomes: dict[str, Any], warn: Callable[[str], None]) -> None:
+def warn_regenerated(outcomes: dict[str, TaskOutcome], warn: Callable[[str], None]) -> None:
     for o in outcomes.values():
         for reason in o.reasons:
             kind, _, path = reason.partition(": ")
@@ -73,12 +78,12 @@ def report(
     families: tuple[str, ...],
     trusted: dict[str, OwnerRow],
     complete: dict[str, OwnerRow],
-    outcomes: dict[str, Any],
-    tasks: list[dict[str, Any]],
+    outcomes: dict[str, TaskOutcome],
+    tasks: list[TaskSpec],
 ) -> BuildReport:
     """Findings and task list: remembered for owners doit was not asked about, read from the results
     of this run for the others (for an owner that did not complete, from the tasks that did)."""
-    report_tasks: list[dict[str, Any]] = []
+    report_tasks: list[TaskReport] = []
     findings: list[Finding] = []
     generated = {task_name(t): t for t in tasks}
     for owner in [*base.sessions, PROJECT_OWNER]:
@@ -95,7 +100,7 @@ def report(
     for name in generated:
         o = outcomes.get(name)
         if o is None:
-            entry = {"name": name, "status": "skipped", "reasons": [], "error": "not run"}
+            entry: TaskReport = {"name": name, "status": "skipped", "reasons": [], "error": "not run"}
         else:
             entry = {"name": name, "status": o.status, "reasons": o.reasons}
             if o.error:
@@ -110,7 +115,7 @@ def report(
 
 
 def _partial_findings(
-    base: BuildContext, owner: str, outcomes: dict[str, Any], generated: dict[str, dict[str, Any]]
+    base: BuildContext, owner: str, outcomes: dict[str, TaskOutcome], generated: dict[str, TaskSpec]
 ) -> list[Finding]:
     done = {n for n, o in outcomes.items() if o.status in ("ran", "up-to-date")}
     if owner == PROJECT_OWNER:
@@ -126,7 +131,7 @@ def _partial_findings(
 
 
 def failures_path(ctx: BuildContext) -> Path:
-    return ctx.abs(f"{ctx.cache_rel}/{ctx.project}.failed.json")
+    return ctx.abs(layout.failed_tasks(ctx.project, ctx.cache))
 
 
 def record_failures(ctx: BuildContext, failed: list[str], ran: bool) -> None:

@@ -15,6 +15,7 @@ from idse_orchestrator.engine.build import (
 from idse_orchestrator.engine.context import BuildContext
 from idse_orchestrator.engine.outcome import VALIDATION_FAMILIES, last_failures
 from idse_orchestrator.engine.results import read_result
+from idse_orchestrator.engine.types import TaskSpec
 from idse_orchestrator.errors import NotFound
 from idse_orchestrator.workspace import Project, Workspace
 
@@ -58,7 +59,7 @@ def graph_statuses(ws: Workspace, project: Project, sessions: list[str] | None) 
 
 def task_list(
     ws: Workspace, project: Project, sessions: list[str] | None, families: tuple[str, ...] = DEFAULT_FAMILIES
-) -> list[dict[str, Any]]:
+) -> list[TaskSpec]:
     chosen = resolve_sessions(project, sessions)
     ctx = BuildContext.create(ws, project, chosen)
     if chosen is not None and set(chosen) != set(project.session_ids()):

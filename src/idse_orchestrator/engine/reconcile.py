@@ -12,15 +12,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from idse_orchestrator.engine.context import BuildContext
 from idse_orchestrator.engine.graph import task_name
 from idse_orchestrator.engine.index import PROJECT_OWNER, RACY_WINDOW_NS
 from idse_orchestrator.engine.outputs import digest, fingerprint
+from idse_orchestrator.engine.types import TaskSpec
 from idse_orchestrator.errors import UsageError
 
-Task = dict[str, Any]
+Task = TaskSpec
+
+if TYPE_CHECKING:
+    from idse_orchestrator.engine.doit_adapter import TaskOutcome
 
 
 def owner_of(task: Task) -> str:
@@ -36,7 +40,7 @@ def task_files(task: Task) -> list[str]:
 @dataclass
 class RunResult:
     tasks: list[Task]
-    outcomes: dict[str, Any]  # task name -> TaskOutcome
+    outcomes: dict[str, TaskOutcome]  # task name -> what happened to it
     complete: set[str]  # owners whose every task completed with stable inputs
     files: dict[str, set[str]] = field(default_factory=dict)  # owner -> files to fingerprint
     written: set[str] = field(default_factory=set)  # outputs written by this run

@@ -73,7 +73,7 @@ def artifact_key(session: str, stage: str) -> str:
 
 
 def record_dir(project: Project) -> Path:
-    return project.path / ".sync"
+    return project.sync_dir
 
 
 def record_path(project: Project) -> Path:
