@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,3 +27,20 @@ def db_tasks(path: Path) -> set[str]:
         return {row[0] for row in conn.execute("select task_id from doit")}
     finally:
         conn.close()
+
+
+def run_idse(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """The real program in a child process: stdin, stdout and stderr are not terminals, and the
+    caller's IDSE_PROJECT / IDSE_DEBUG / NO_COLOR do not leak in (``env`` adds variables)."""
+    base = {k: v for k, v in os.environ.items() if k not in ("IDSE_PROJECT", "IDSE_DEBUG", "NO_COLOR")}
+    return subprocess.run(
+        [sys.executable, "-m", "idse_orchestrator", *args],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**base, **(env or {})},
+    )

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import db_tasks
+from helpers import db_tasks, run_idse
 
 from idse_orchestrator.stages import BY_NAME, STAGE_NAMES
 
@@ -70,13 +70,7 @@ def assert_nothing_ran(report: dict) -> None:
 
 
 def idse(cwd: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "idse_orchestrator", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_idse(*args, cwd=cwd, timeout=timeout)
 
 
 def touch_tree_later(root: Path, seconds: float = 10.0) -> None:

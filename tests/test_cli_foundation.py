@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import click
 import pytest
-from helpers import assert_one_line_error
+from helpers import assert_one_line_error, run_idse
 
 import idse_orchestrator
 from idse_orchestrator.cli import COMMANDS
@@ -44,20 +43,6 @@ def expected_init_files(project: str) -> set[str]:
 
 def files_under(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
-
-
-def run_idse(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """The real program in a child process, with stdin that is not a terminal."""
-    env = {k: v for k, v in os.environ.items() if k not in ("IDSE_PROJECT", "IDSE_DEBUG")}
-    return subprocess.run(
-        [sys.executable, "-m", "idse_orchestrator", *args],
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
 
 
 def idse_ancestor(path: Path) -> Path | None:

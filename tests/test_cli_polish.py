@@ -7,30 +7,15 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from helpers import assert_one_line_error
+from helpers import assert_one_line_error, run_idse
 
 from idse_orchestrator.cli import COMMANDS, HELP_GROUPS, HELP_WIDTH
 
 BLUEPRINT = "__blueprint__"
 ESC = "\x1b["
 LONG_ID = "s" * 30 + "-" + "x" * 33  # 64 characters, the longest id allowed
-
-
-def run_idse(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """The real program with stdout and stderr piped (not a terminal)."""
-    base = {k: v for k, v in os.environ.items() if k not in ("IDSE_PROJECT", "IDSE_DEBUG", "NO_COLOR")}
-    return subprocess.run(
-        [sys.executable, "-m", "idse_orchestrator", *args],
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**base, **(env or {})},
-    )
 
 
 # ------------------------------------------------------------------------------------------- --json

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from build_oracle import alive, children_of
+from helpers import run_idse
 
 pytestmark = pytest.mark.slow  # a fault suite: real processes, kills, timing
 
@@ -25,15 +26,7 @@ BP = f"{PROJ}/sessions/__blueprint__"
 
 
 def idse(root: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    code = "import sys; from idse_orchestrator.cli import run; sys.exit(run(sys.argv[1:]))"
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_idse(*args, cwd=root, timeout=timeout)
 
 
 def no_internal_error(result: subprocess.CompletedProcess[str]) -> None:

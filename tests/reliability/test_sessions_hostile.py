@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import assert_one_line_error
+from helpers import assert_one_line_error, run_idse
 
 from idse_orchestrator import sessions as core
 from idse_orchestrator.stages import METADATA_RELPATH, STAGES
@@ -31,14 +31,7 @@ SESSIONS = f"{PROJ}/sessions"
 
 
 def idse(root: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", RUN, *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_idse(*args, cwd=root, timeout=timeout)
 
 
 RUN = "import sys; from idse_orchestrator.cli import run; sys.exit(run(sys.argv[1:]))"
