@@ -73,7 +73,7 @@ def command_line(argv: Sequence[str], env: Mapping[str, str] | None = None) -> s
 def _workspace_root(start: Path) -> Path | None:
     here = start.resolve()
     for candidate in (here, *here.parents):
-        if (candidate / ".idse").is_dir():
+        if (candidate / layout.IDSE_DIR).is_dir():
             return candidate
     return None
 

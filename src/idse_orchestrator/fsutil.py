@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from idse_orchestrator.errors import BadFile, LockTimeout
+from idse_orchestrator.layout import IDSE_DIR
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -41,7 +42,7 @@ def _root_of_folder(folder: str) -> str | None:
         return cached
     candidate = folder
     while True:
-        if os.path.isdir(os.path.join(candidate, ".idse")):
+        if os.path.isdir(os.path.join(candidate, IDSE_DIR)):
             _ROOTS[folder] = candidate
             return candidate
         parent = os.path.dirname(candidate)

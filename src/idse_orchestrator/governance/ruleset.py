@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from idse_orchestrator import layout
 from idse_orchestrator.errors import BadFile, NotFound
 from idse_orchestrator.models import RuleOverride, Severity
 from idse_orchestrator.stages import STAGE_NAMES
@@ -126,5 +127,5 @@ def apply_overrides(ruleset: RuleSet, overrides: dict[str, RuleOverride], *, sou
     return ruleset.model_copy(update={"rules": tuple(rules), "overrides": tuple(notes)})
 
 
-def effective_ruleset(config_rules: dict[str, RuleOverride], source: str = ".idse/config.yaml") -> RuleSet:
+def effective_ruleset(config_rules: dict[str, RuleOverride], source: str = layout.CONFIG) -> RuleSet:
     return apply_overrides(load_ruleset(), config_rules, source=source)
