@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from idse_orchestrator import ids
+from idse_orchestrator.light import SESSION_STATUSES
 from idse_orchestrator.stages import BLUEPRINT
 
 METADATA_PROBLEM = "is in the idse-orchestrator 0.1 format; run 'idse migrate' to upgrade it"
 REGISTRY_HINT = "written by idse-orchestrator 0.1? run 'idse migrate'"
-SESSION_STATUSES = ("draft", "in_progress", "review", "complete", "archived")
 # 0.1 keys that the mapping consumes; a value it cannot carry over exactly stays under ``extra``.
 _MAPPED = ("session_id", "session_type", "is_blueprint", "parent_session", "status")
 

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from idse_orchestrator.light import SESSION_STATUSES as SESSION_STATUSES  # re-exported
 from idse_orchestrator.stages import STAGE_NAMES
 
 SessionType = Literal["blueprint", "feature"]
@@ -14,7 +15,6 @@ StageStatus = Literal["missing", "pending", "in_progress", "complete", "stale"]
 ValidationStatus = Literal["unknown", "passing", "failing"]
 AgentMode = Literal["planning", "implementation"]
 Severity = Literal["error", "warning", "info"]
-SESSION_STATUSES: tuple[str, ...] = ("draft", "in_progress", "review", "complete", "archived")
 
 
 class RuleOverride(BaseModel):

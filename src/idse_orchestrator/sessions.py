@@ -13,16 +13,19 @@ import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from idse_orchestrator import ids
+from idse_orchestrator import ids, light
 from idse_orchestrator.errors import AlreadyExists, BadFile, IdseError, NotFound, Refused, UsageError
 from idse_orchestrator.fsutil import atomic_write_text, dump_json, read_text, save_model
 from idse_orchestrator.layout import CACHE_NAME
-from idse_orchestrator.models import SESSION_STATUSES, SessionMetadata, default_registry
+from idse_orchestrator.light import SESSION_STATUSES
 from idse_orchestrator.stages import BLUEPRINT, METADATA_RELPATH, STAGES, Stage
 from idse_orchestrator.templating import render, sha256_text
 from idse_orchestrator.workspace import Project, Workspace
+
+if TYPE_CHECKING:
+    from idse_orchestrator.models import SessionMetadata
 
 CONFIG_TEMPLATE = """\
 # idse per-repo settings. There is no global configuration: everything lives here.
@@ -271,6 +274,8 @@ def _init_project(ws: Workspace, name: str, stack: str | None, force: bool) -> l
             f"project {name!r} already exists at {ws.rel(project.path)}; "
             "use --force to add only missing files"
         )
+    from idse_orchestrator.models import SessionMetadata, default_registry
+
     meta = SessionMetadata(id=BLUEPRINT, project=name, type="blueprint", parent=None, stack=stack)
     render_session(ws, meta.model_copy(deep=True), {})  # a template error must leave nothing behind
     created: list[str] = []
@@ -293,6 +298,8 @@ def _new_session(ws: Workspace, project: Project, session: str, parent: str | No
     if project.has_session(session):
         raise AlreadyExists(f"session {session!r} already exists in project {project.name!r}")
     stack = project.metadata(BLUEPRINT).stack if project.has_session(BLUEPRINT) else None
+    from idse_orchestrator.models import SessionMetadata
+
     return SessionMetadata(id=session, project=project.name, type="feature", parent=parent, stack=stack)
 
 
@@ -376,13 +383,17 @@ def list_sessions(project: Project) -> list[dict[str, Any]]:
     current = project.current_session()
     out = []
     for sid in project.session_ids():
-        # One unreadable session.json is that session's problem (shown in its row), not the list's.
-        meta, problem = project.metadata_or_default(sid)
+        fields = light.session_fields(project, sid)
+        problem = None
+        if fields is None:
+            # One unreadable session.json is that session's problem (shown in its row), not the list's.
+            meta, problem = project.metadata_or_default(sid)
+            fields = light.SessionFields(meta.type, meta.status, meta.parent)
         row: dict[str, Any] = {
             "id": sid,
-            "type": meta.type,
-            "status": meta.status,
-            "parent": meta.parent,
+            "type": fields.type,
+            "status": fields.status,
+            "parent": fields.parent,
             "current": sid == current,
         }
         if problem:

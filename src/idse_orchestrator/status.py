@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from idse_orchestrator.errors import BadFile
 from idse_orchestrator.fsutil import read_text, write_if_changed
-from idse_orchestrator.models import SessionMetadata, SessionState, StageState, StageStatus
 from idse_orchestrator.stages import STAGES, Stage
 from idse_orchestrator.templating import sha256_text
 from idse_orchestrator.workspace import Project, Workspace
+
+if TYPE_CHECKING:
+    from idse_orchestrator.models import AgentRegistry, SessionMetadata, SessionState, StageStatus
 
 # The agent of a stage when agent_registry.json cannot be read.
 UNKNOWN_AGENT = "?"
@@ -78,13 +80,16 @@ def project_status(
     ``results`` are the session's build results (statuses including ``stale``, why, findings);
     without them the statuses are derived from the documents directly.
     """
+    from idse_orchestrator import light
     from idse_orchestrator.sync.last_sync import read_last_sync
 
     sid = project.resolve_session(session)
-    try:
-        registry = project.registry()
-    except BadFile:
-        registry = None  # a broken registry is the registry rule's finding: the agent is unknown
+    registry: light.Registry | AgentRegistry | None = light.registry(project)
+    if registry is None:
+        try:
+            registry = project.registry()
+        except BadFile:
+            registry = None  # a broken registry is the registry rule's finding: the agent is unknown
     statuses = results["statuses"] if results else session_stage_statuses(ws, project, sid)
     why = results.get("why", {}) if results else {}
     validation = "unknown"
@@ -113,6 +118,7 @@ def write_state(ws: Workspace, project: Project, session: str, results: dict[str
     """Write ``session_state.json`` from the current session's build results (the build's state task
     is its only writer). Nothing in it depends on time or on the previous file."""
     from idse_orchestrator.fsutil import dump_json
+    from idse_orchestrator.models import SessionState, StageState
 
     try:
         registry = project.registry()

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from idse_orchestrator.errors import BadFile, Failed, NotFound, UsageError
-from idse_orchestrator.models import AgentEntry, AgentRegistry
 from idse_orchestrator.stages import STAGE_NAMES, stage
 from idse_orchestrator.workspace import Project, Workspace
+
+if TYPE_CHECKING:
+    from idse_orchestrator.models import AgentEntry, AgentRegistry
 
 AGENT_MODES: tuple[str, ...] = ("planning", "implementation")
 
@@ -70,8 +72,11 @@ def routing_table(registry: AgentRegistry) -> dict[str, str | None]:
 
 def route_stage(ws: Workspace, project: Project, stage_name: str) -> Route:
     """The agent for ``stage_name``; an unknown stage is ``NotFound``, an unrouted one ``Failed``."""
+    from idse_orchestrator import light
+
     stage(stage_name)
-    agent = project.registry().route(stage_name)
+    plain = light.registry(project)
+    agent = plain.route(stage_name) if plain is not None else project.registry().route(stage_name)
     if agent is None:
         raise Failed(
             f"stage {stage_name!r} is not routed: no agent in {ws.rel(project.registry_path)} lists it; "
@@ -133,6 +138,8 @@ def set_agent_mode(ws: Workspace, project: Project, agent_id: str, mode: str) ->
         known = ", ".join(str(e.get("id")) for e in data["agents"] if isinstance(e, dict)) or "none"
         raise NotFound(f"no agent {agent_id!r} in {ws.rel(project.registry_path)} (agents: {known})")
     entries[0]["mode"] = mode
+    from idse_orchestrator.models import AgentRegistry
+
     AgentRegistry.model_validate(data)
     # Not sort_keys: the user's key order is kept. `idse init` writes sorted keys, so those stay sorted.
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"

@@ -6,7 +6,7 @@ import click
 
 from idse_orchestrator.cli.common import echo_json, json_option, open_project, project_option
 from idse_orchestrator.cli.ui import SuggestingGroup, plain, table
-from idse_orchestrator.models import SESSION_STATUSES
+from idse_orchestrator.light import SESSION_STATUSES
 
 
 @click.group(cls=SuggestingGroup)

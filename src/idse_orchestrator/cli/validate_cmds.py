@@ -61,18 +61,19 @@ def validate(
         rule_ids=list(rules) or None,
         strict=strict,
         warn=lambda m: click.echo(f"idse: warning: {m}", err=True),
+        summary_will_do=fmt == "text" and not output,
     )
     if output:
         from pathlib import Path
 
         from idse_orchestrator.fsutil import atomic_write_text
 
-        text = render(fmt, result.findings, result.ruleset, len(result.sessions))
+        text = render(fmt, result.findings, result.full_ruleset, len(result.sessions))
         atomic_write_text(Path(output), text + "\n")
     elif fmt == "text":
         click.echo(render_text(result.findings, result.ruleset, len(result.sessions), paint=paint))
     else:
-        click.echo(render(fmt, result.findings, result.ruleset, len(result.sessions)))
+        click.echo(render(fmt, result.findings, result.full_ruleset, len(result.sessions)))
     return result.exit_code
 
 

@@ -77,8 +77,12 @@ class BuildContext:
     @cached_property
     def ruleset_digest(self) -> str:
         from idse_orchestrator.governance.ruleset import effective_ruleset
+        from idse_orchestrator.governance.summary import save_summary
 
-        return effective_ruleset(self.workspace.config.rules).digest()
+        ruleset = effective_ruleset(self.workspace.config.rules)
+        if not self.cache:  # the workspace's own cache (not a read-only run's temporary one)
+            save_summary(self.workspace, ruleset)  # so the next `idse validate` need not load it
+        return ruleset.digest()
 
     def config_string(self, **parts: str) -> str:
         """The one combined `config_changed` value of a task: idse version, rule set and extras."""

@@ -11,6 +11,7 @@ from idse_orchestrator.governance.engine import Finding, summarize
 
 if TYPE_CHECKING:
     from idse_orchestrator.governance.ruleset import RuleSet
+    from idse_orchestrator.governance.summary import RuleSetLike
 
 FORMATS = ("text", "json", "sarif", "github")
 
@@ -31,7 +32,7 @@ HINT_INDENT = "    "
 
 def render_text(
     findings: list[Finding],
-    ruleset: RuleSet,
+    ruleset: RuleSetLike,
     sessions: int,
     *,
     hints: bool = True,
@@ -71,7 +72,7 @@ class _Named(dict[str, str]):
         return f"<{key}>"
 
 
-def _run_hint(first: Finding, findings: list[Finding], ruleset: RuleSet) -> str:
+def _run_hint(first: Finding, findings: list[Finding], ruleset: RuleSetLike) -> str:
     """The one hint shown for ``first.rule`` in this run."""
     from idse_orchestrator.errors import NotFound
 

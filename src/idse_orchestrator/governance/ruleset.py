@@ -12,10 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from idse_orchestrator import layout
 from idse_orchestrator.errors import BadFile, NotFound
+from idse_orchestrator.governance.summary import RULESET_PATH as RULESET_PATH  # re-exported
 from idse_orchestrator.models import RuleOverride, Severity
 from idse_orchestrator.stages import STAGE_NAMES
 
-RULESET_PATH = Path(__file__).resolve().parent.parent / "data" / "ruleset.yaml"
 Scope = Literal["document", "session", "project"]
 
 

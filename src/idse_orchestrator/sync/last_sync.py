@@ -14,9 +14,8 @@ from idse_orchestrator.workspace import Project, Workspace
 
 
 def _path(project: Project) -> Path:
-    from idse_orchestrator.sync.record import record_dir
-
-    return record_dir(project) / "last_sync.json"
+    # Not through sync.record: `idse status` reads this and must not load the record's models.
+    return project.sync_dir / "last_sync.json"
 
 
 def read_last_sync(ws: Workspace, project: Project) -> str | None:
