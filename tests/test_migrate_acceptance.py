@@ -275,6 +275,18 @@ def test_the_templates_become_overrides_and_new_sessions_use_them(reference, tmp
     assert [line[3:] for line in impl.splitlines() if line.startswith("## ")] == list(SCAFFOLD_HEADINGS)
 
 
+def test_without_its_kb_templates_the_headings_0_1_shipped_are_used(reference, tmp_path, cli):
+    import shutil
+
+    shutil.rmtree(tmp_path / ".idse/kb")
+    report = run_json(cli, "migrate")
+    reasons = {c["reason"] for c in report["changes"] if c["path"].startswith(".idse/templates/")}
+    assert reasons == {"the headings of the 0.1 template, for its required sections"}
+    validate = cli("validate", "--all", "--format", "json")
+    assert validate.exit_code == 0, validate.stdout
+    assert {f["rule"] for f in json.loads(validate.stdout)["findings"]} == {"IDSE-A006"}
+
+
 def test_an_override_of_the_user_is_kept(reference, tmp_path, cli):
     mine = tmp_path / ".idse/templates/spec.md"
     mine.parent.mkdir(parents=True)
