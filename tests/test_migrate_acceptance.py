@@ -385,3 +385,23 @@ def test_dry_run_lists_templates_and_profiles_and_writes_nothing(reference, tmp_
 
 if __name__ == "__main__":  # pragma: no cover - a manual helper
     make_reference_workspace(Path(sys.argv[1]))
+
+
+def test_a_profile_that_cannot_be_rewritten_safely_is_left_alone_and_named(reference, cli):
+    spec = reference / "sessions/auth/specs/spec.md"
+    head = spec.read_text(encoding="utf-8").split("```yaml")[0]
+    spec.write_text(
+        head + "```yaml\n{id: auth-agent, name: Auth, source_session: auth}\n```\n", encoding="utf-8"
+    )
+    before = spec.read_bytes()
+    report = run_json(cli, "migrate")
+    assert spec.read_bytes() == before
+    assert (
+        f".idse/projects/{PROJECT}/sessions/auth/specs/spec.md: Agent Profile left as it is: "
+        in "\n".join(report["notes"])
+    )
+    # The finding stays, so the user knows what to do by hand.
+    findings = json.loads(cli("validate", "--all", "--format", "json").stdout)["findings"]
+    assert [f["rule"] for f in findings if "/auth/" in f["path"] and f["rule"] == "IDSE-S003"] == [
+        "IDSE-S003"
+    ]
