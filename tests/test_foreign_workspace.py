@@ -136,7 +136,7 @@ def make_legacy_db(path: Path, project: Path) -> None:
                 updated_at TEXT, current_session_id TEXT);
             """
         )
-        conn.execute("INSERT INTO projects VALUES (1, ?, 'python', 'alice', '', '', 'auth')", (PROJECT,))
+        conn.execute("INSERT INTO projects VALUES (1, ?, 'python', 'alice', '', '', 'auth')", (project.name,))
         sessions_dir = project / "sessions"
         for number, folder in enumerate(sorted(sessions_dir.iterdir()), start=1):
             conn.execute(

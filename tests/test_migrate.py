@@ -52,8 +52,14 @@ def test_migrate_upgrades_and_keeps_every_byte(legacy, tmp_path, cli):
     docs_before = documents(tmp_path)
     report = migrate_json(cli)
     assert report["backup"] == f"{BACKUP}/1"
-    # Documents and meta.md are untouched; the store is never written.
-    assert documents(tmp_path) == docs_before
+    # Documents and meta.md are untouched but for the Agent Profile block of 0.1 keys (backed up
+    # below, like every file rewritten); the store is never written.
+    spec = f"{PROJECT_REL}/sessions/auth/specs/spec.md"
+    docs_after = documents(tmp_path)
+    assert {k: v for k, v in docs_after.items() if k != spec} == {
+        k: v for k, v in docs_before.items() if k != spec
+    }
+    assert docs_after[spec] != docs_before[spec] and b"# source_session: auth" in docs_after[spec]
     db = tmp_path / ".idse/idse.db"
     assert db.read_bytes() == originals[db]
     # Every file rewritten or removed is in the backup, byte for byte.

@@ -1,21 +1,27 @@
 """`idse migrate`: upgrade a workspace written by idse-orchestrator 0.1, in place.
 
 The plan is computed first, from what is on disk; ``--dry-run`` shows it and stops. Applying it
+holds the build and sync locks of every project (no build, watch round or sync runs meanwhile) and
 writes only the files it names. Every file it rewrites or removes is first copied, byte for byte,
-to ``.idse/.migrate-backup/<n>/`` (``n`` counts runs that changed something), with the plan beside
-it as ``migrate.json``. Documents are never rewritten: a copy of a document held by the 0.1 SQLite
-store that differs from the file is written beside it as ``<name>.db.md``. A second run finds
-nothing left to do.
+to ``.idse/.migrate-backup/<n>/`` (``n`` counts runs that changed something; the folder ignores
+itself in git), with the plan beside it as ``migrate.json``. A copy of a document held by the 0.1
+SQLite store that differs from the file is written beside it as ``<name>.db.md``.
+
+When the run upgrades 0.1 files, it also carries over what the documents were written against:
+the 0.1 templates become overrides in ``.idse/templates/pipeline/`` (see ``migrate_templates``),
+and Agent Profile keys that 0.1 accepted are rewritten in the spec's YAML block (see
+``migrate_profiles``): the only edit ever made to a document. A second run finds nothing to do.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from idse_orchestrator.errors import BadFile
-from idse_orchestrator.stages import BY_NAME
+from idse_orchestrator.stages import BLUEPRINT, BY_NAME
 from idse_orchestrator.workspace import Project, Workspace
 
 BACKUP_DIR = ".migrate-backup"
@@ -43,15 +49,29 @@ class Plan:
 
 def plan_migration(ws: Workspace) -> Plan:
     plan = Plan()
-    for name in ws.project_names():
-        project = Project(ws, name)
+    projects = [Project(ws, name) for name in ws.project_names()]
+    for project in projects:
         _plan_metadata(ws, project, plan)
         _plan_registry(ws, project, plan)
         _plan_state(ws, project, plan)
-        _plan_profiles(ws, project, plan)
-        if (project.path / "meta.md").is_file():
-            plan.notes.append(f"{ws.rel(project.path / 'meta.md')}: kept as it is (idse does not read it)")
+        # 0.1 keeps a session registry of the blueprint in meta.md (in the project folder, or later
+        # in the blueprint's metadata folder): the user's notes, not read here.
+        for meta in (project.path / "meta.md", project.metadata_path(BLUEPRINT).with_name("meta.md")):
+            if meta.is_file():
+                plan.notes.append(f"{ws.rel(meta)}: kept as it is (idse does not read it)")
+    # Only while 0.1 files are upgraded: an override deleted later, or a key typed later, is the
+    # user's choice, and a second run must change nothing.
+    if plan.changes:
+        _plan_templates(ws, plan)
+        for project in projects:
+            _plan_profiles(ws, project, plan)
     _plan_database(ws, plan)
+    if plan.changes and not (ws.idse_dir / ".gitignore").exists():
+        from idse_orchestrator.sessions import GITIGNORE
+
+        plan.changes.append(
+            Change("create", ws.idse_dir / ".gitignore", "keep idse's derived files out of git", GITIGNORE)
+        )
     return plan
 
 
@@ -122,24 +142,49 @@ def _plan_state(ws: Workspace, project: Project, plan: Plan) -> None:
     plan.changes.append(Change("remove", path, "derived 0.1 state; 'idse build' writes it again", None))
 
 
-def _plan_profiles(ws: Workspace, project: Project, plan: Plan) -> None:
-    """Agent Profile keys of 0.1 that this tool sets itself: reported, never edited."""
-    import re
+def _plan_templates(ws: Workspace, plan: Plan) -> None:
+    from idse_orchestrator.migrate_templates import plan_overrides
 
+    for override in plan_overrides(ws, plan.notes):
+        plan.changes.append(Change("create", override.path, override.reason, override.text))
+
+
+def _plan_profiles(ws: Workspace, project: Project, plan: Plan) -> None:
+    """Agent Profile keys that 0.1 accepted and this tool rejects (IDSE-S003), rewritten."""
     from idse_orchestrator.fsutil import read_text
+    from idse_orchestrator.migrate_profiles import CannotRewrite, rewrite_profile
 
     spec = BY_NAME["spec"]
     for session in project.session_ids():
         path = project.document_path(session, spec)
         try:
-            text = read_text(path)
+            before = read_text(path)
+            rewrite = rewrite_profile(before)
         except BadFile:
             continue
-        if re.search(r"(?m)^\s*source_session\s*:", text):
-            plan.notes.append(
-                f"{ws.rel(path)}: its Agent Profile sets source_session, which idse sets itself; "
-                "remove that line (the document is not edited)"
-            )
+        except CannotRewrite as exc:
+            plan.notes.append(f"{ws.rel(path)}: Agent Profile left as it is: {exc}")
+            continue
+        if rewrite is None:
+            continue
+        done = []
+        if rewrite.commented:
+            done.append(f"{', '.join(rewrite.commented)} kept as comments")
+        if rewrite.moved:
+            done.append(f"{', '.join(rewrite.moved)} moved under extensions")
+        reason = f"Agent Profile keys of 0.1: {'; '.join(done)}"
+        plan.changes.append(Change("rewrite", path, reason, rewrite.text))
+        _plan_baselines(ws, project, session, before, rewrite.text, plan)
+
+
+def _plan_baselines(ws: Workspace, project: Project, session: str, old: str, new: str, plan: Plan) -> None:
+    from idse_orchestrator.migrate_profiles import rebaselined
+
+    path = project.metadata_path(session).with_name("baselines.json")
+    text = rebaselined(path, old, new)
+    if text is not None:
+        reason = "the same Agent Profile rewrite: stages consistent with the spec stay so"
+        plan.changes.append(Change("rewrite", path, reason, text))
 
 
 # ---------------------------------------------------------------------------------------- database
@@ -198,6 +243,7 @@ def db_copy_path(document: Path) -> Path:
 def _plan_database(ws: Workspace, plan: Plan) -> None:
     from idse_orchestrator import ids
     from idse_orchestrator.fsutil import read_text
+    from idse_orchestrator.migrate_profiles import migrated
 
     db = ws.idse_dir / DB_NAME
     if not db.is_file():
@@ -228,7 +274,7 @@ def _plan_database(ws: Workspace, plan: Plan) -> None:
             current: str | None = read_text(document)
         except BadFile:
             current = None
-        if current == content:
+        if current is not None and current in (content, migrated(content)):
             continue
         reason = (
             "the 0.1 store's copy differs from the file" if current is not None else "the file is missing"
@@ -281,33 +327,65 @@ def next_backup(ws: Workspace) -> Path:
     return base / str(max(taken, default=0) + 1)
 
 
-def migrate(ws: Workspace, *, dry_run: bool = False) -> dict[str, Any]:
-    """Plan the migration and, unless ``dry_run``, apply it. Returns the report."""
+def migrate(ws: Workspace, *, dry_run: bool = False, lock_timeout: float = 60.0) -> dict[str, Any]:
+    """Plan the migration and, unless ``dry_run``, apply it under the workspace's locks. Returns the
+    report."""
+    plan = plan_migration(ws)
+    backup: Path | None = None
+    if plan.changes and not dry_run:
+        # Locked only when there is something to write (a run with nothing to do creates no lock
+        # file), and planned again under the locks: what is applied is what is on disk now.
+        with contextlib.ExitStack() as stack:
+            _lock(ws, stack, lock_timeout)
+            plan = plan_migration(ws)
+            if plan.changes:
+                backup = _apply(ws, plan)
+    return {
+        "dry_run": dry_run,
+        "changes": _changes(ws, plan),
+        "db_copies": [ws.rel(c.path) for c in plan.changes if c.path.name.endswith(DB_SUFFIX)],
+        "backup": ws.rel(backup) if backup is not None else None,
+        "notes": plan.notes,
+    }
+
+
+def _lock(ws: Workspace, stack: contextlib.ExitStack[Any], timeout: float) -> None:
+    """The locks a build and a sync of each project hold, in the order a build with --sync takes them."""
+    from idse_orchestrator.engine.build import lock_path
+    from idse_orchestrator.fsutil import file_lock
+
+    for name in ws.project_names():
+        project = Project(ws, name)
+        stack.enter_context(file_lock(lock_path(ws, project), timeout=timeout, what="build"))
+        stack.enter_context(file_lock(project.path / ".sync.lock", timeout=timeout, what="sync"))
+
+
+def _changes(ws: Workspace, plan: Plan) -> list[dict[str, str]]:
+    return [{"action": c.action, "path": ws.rel(c.path), "reason": c.reason} for c in plan.changes]
+
+
+def _apply(ws: Workspace, plan: Plan) -> Path:
     import shutil
 
     from idse_orchestrator.fsutil import atomic_write_text, dump_json
 
-    plan = plan_migration(ws)
-    backup: Path | None = None
-    changes = [{"action": c.action, "path": ws.rel(c.path), "reason": c.reason} for c in plan.changes]
-    if plan.changes and not dry_run:
-        backup = next_backup(ws)
-        saved = [c for c in plan.changes if c.action != "create"]
-        for change in saved:
+    backup = next_backup(ws)
+    # The backups hold copies of the user's files, not project files: never committed by accident.
+    ignore = backup.parent / ".gitignore"
+    if not ignore.exists():
+        atomic_write_text(ignore, "# Copies of files 'idse migrate' replaced: keep them out of git.\n*\n")
+    for change in plan.changes:
+        if change.action != "create":
             target = backup / change.path.relative_to(ws.idse_dir)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(change.path, target)
-        atomic_write_text(backup / "migrate.json", dump_json({"changes": changes, "notes": plan.notes}))
-        for change in plan.changes:
-            if change.text is None:
-                change.path.unlink()
-            else:
-                change.path.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write_text(change.path, change.text)
-    return {
-        "dry_run": dry_run,
-        "changes": changes,
-        "db_copies": [c["path"] for c in changes if c["path"].endswith(DB_SUFFIX)],
-        "backup": ws.rel(backup) if backup is not None else None,
-        "notes": plan.notes,
-    }
+    atomic_write_text(
+        backup / "migrate.json", dump_json({"changes": _changes(ws, plan), "notes": plan.notes})
+    )
+    for change in plan.changes:
+        if change.text is None:
+            change.path.unlink()
+        else:
+            change.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(change.path, change.text)
+    return backup

@@ -191,8 +191,10 @@ def _sorted(value: Any) -> Any:
 def profile_data(spec: AgentProfileSpec) -> dict[str, Any]:
     """The profile as plain data: fields in model order, free-form mappings with sorted keys."""
     data = spec.model_dump(mode="json")
-    for name in ("memory_policy", "runtime_hints"):
+    for name in ("memory_policy", "runtime_hints", "extensions"):
         data[name] = _sorted(data[name])
+    if not data["extensions"]:
+        del data["extensions"]  # most profiles have none: their output stays as it was
     return data
 
 

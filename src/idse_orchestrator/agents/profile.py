@@ -33,6 +33,10 @@ class AgentProfileSpec(BaseModel):
     runtime_hints: dict[str, Any] = Field(
         default_factory=dict, description="Model, limits and similar hints."
     )
+    extensions: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keys for other tools, kept as written; idse passes them through without reading them.",
+    )
     source_session: str | None = Field(
         default=None, description="Session whose spec.md was compiled (set by idse)."
     )

@@ -14,8 +14,11 @@ def migrate(dry_run: bool, as_json: bool) -> int:
     """Upgrade a workspace written by idse-orchestrator 0.1 (backups under .idse/.migrate-backup/).
 
     Session metadata and the agent registry are rewritten in this tool's format, keeping every
-    field; a document whose copy in .idse/idse.db differs from the file gets that copy beside it as
-    <name>.db.md. Documents themselves are never edited. Running it again changes nothing.
+    field; the 0.1 templates become overrides in .idse/templates/pipeline/, so documents are checked
+    against the sections they were written for; Agent Profile keys that 0.1 accepted are kept as
+    comments or moved under 'extensions' (the only edit made to a document); a document whose copy
+    in .idse/idse.db differs from the file gets that copy beside it as <name>.db.md. It holds the
+    build and sync locks while it writes. Running it again changes nothing.
     """
     from idse_orchestrator.migrate import migrate as run_migration
 
