@@ -4,13 +4,15 @@
 
 On a workspace of one session (after a build, so validation results are cached), times
 `idse status`, `idse sessions`, `idse route spec`, `idse validate` and a no-op `idse build`, each the
-median of ``--runs`` runs interleaved with `python -c pass`. Target: each ratio <= 5.
+median of ``--runs`` runs interleaved with `python -c pass`, as wall time and as CPU time of the
+process (steadier on a busy machine). Target: each ratio <= 5.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import statistics
 import subprocess
@@ -28,10 +30,15 @@ COMMANDS: dict[str, list[str]] = {
 }
 
 
-def timed(cmd: list[str], cwd: Path) -> float:
+def timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the child): CPU time is what a busy machine distorts least."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def main() -> None:
@@ -49,18 +56,26 @@ def main() -> None:
                 [*prefix, "session", "create", f"s{i}"], cwd=root, check=True, stdout=subprocess.DEVNULL
             )
         subprocess.run([*prefix, "build"], cwd=root, check=False, stdout=subprocess.DEVNULL)
-        baseline: list[float] = []
-        times: dict[str, list[float]] = {name: [] for name in COMMANDS}
+        baseline: list[tuple[float, float]] = []
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in COMMANDS}
         for _ in range(args.runs):  # interleaved, so a noisy neighbour hits every series alike
             baseline.append(timed([sys.executable, "-c", "pass"], root))
             for name, cmd in COMMANDS.items():
                 times[name].append(timed([*prefix, *cmd], root))
-        base = statistics.median(baseline)
-        out: dict[str, object] = {"python_c_pass_s": round(base, 4), "runs": args.runs, "via": prefix[0]}
+        base = statistics.median(w for w, _ in baseline)
+        base_cpu = statistics.median(c for _, c in baseline)
+        out: dict[str, object] = {
+            "python_c_pass_s": round(base, 4),
+            "python_c_pass_cpu_s": round(base_cpu, 4),
+            "runs": args.runs,
+            "via": prefix[0],
+        }
         for name, series in times.items():
-            med = statistics.median(series)
+            med = statistics.median(w for w, _ in series)
+            med_cpu = statistics.median(c for _, c in series)
             out[f"{name}_s"] = round(med, 4)
             out[f"{name}_ratio"] = round(med / base, 2)
+            out[f"{name}_cpu_ratio"] = round(med_cpu / base_cpu, 2)
         out["target_ratio"] = 5
         print(json.dumps(out, indent=2))
     finally:

@@ -6,7 +6,6 @@ import contextlib
 import errno
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,6 +96,8 @@ def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None
     """
     path = confined(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile  # here: it loads shutil, random and more, which a read-only command never needs
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=_temp_dir(path))
     try:
         # mkstemp creates 0600; keep an existing file's mode, else what a plain open() would give.
@@ -151,6 +152,8 @@ def _temp_dir(path: Path) -> Path:
 
 
 def _write_beside(path: Path, data: bytes, mode: int, durable: bool) -> None:
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)

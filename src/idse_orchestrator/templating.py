@@ -21,9 +21,11 @@ TEMPLATE_FOLDERS = ("pipeline", "agents", "docs")
 
 
 def package_templates_dir() -> Path:
-    from importlib.resources import files
+    # The templates ship as a regular package, so its folder is on disk; importlib.resources would
+    # cost a no-op build more than the rest of its imports.
+    from importlib import import_module
 
-    return Path(str(files("idse_orchestrator.templates")))
+    return Path(str(import_module("idse_orchestrator.templates").__file__)).parent
 
 
 def template_path(name: str, ws: Workspace | None = None) -> Path:

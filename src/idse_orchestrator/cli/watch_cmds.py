@@ -32,7 +32,7 @@ def watch(project_name: str | None, with_sync: bool, as_json: bool) -> int:
     Example: idse watch --json   (one JSON object per change, for editors and agents)
     """
     from idse_orchestrator.engine.build import DEFAULT_FAMILIES
-    from idse_orchestrator.governance.engine import Finding
+    from idse_orchestrator.governance.findings import Finding
     from idse_orchestrator.governance.report import location
     from idse_orchestrator.watch import Watcher
 

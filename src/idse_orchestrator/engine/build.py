@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -121,6 +120,8 @@ def recover_cache(ws: Workspace, ctx: BuildContext, warn: Callable[[str], None])
     problem = check_db(str(ws.root / dep_file(ctx)))
     if problem is not None:
         _move_aside(ws, dep_file(ctx), problem, warn)
+        import shutil
+
         shutil.rmtree(ws.root / ctx.results_rel(), ignore_errors=True)
         return True
     return False
@@ -276,6 +277,8 @@ def _cache_folder(ws: Workspace, families: tuple[str, ...], warn: Callable[[str]
     if not _READ_ONLY_CACHES:
         folder = tempfile.mkdtemp(prefix="idse-read-only-")
         _READ_ONLY_CACHES.append(folder)
+        import shutil
+
         atexit.register(shutil.rmtree, folder, True)
         warn("the workspace is read-only: results are computed in a temporary folder and not kept")
     return _READ_ONLY_CACHES[0]

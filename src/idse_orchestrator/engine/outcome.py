@@ -17,7 +17,7 @@ from idse_orchestrator.engine.graph import task_name
 from idse_orchestrator.engine.index import PROJECT_OWNER, OwnerRow
 from idse_orchestrator.engine.results import read_result
 from idse_orchestrator.engine.types import TaskReport, TaskSpec
-from idse_orchestrator.governance.engine import Finding, summarize
+from idse_orchestrator.governance.findings import Finding, summarize
 from idse_orchestrator.stages import STAGES
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from idse_orchestrator.governance.engine import Finding
+from idse_orchestrator.governance.findings import Finding
 from idse_orchestrator.workspace import Project, Workspace
 
 if TYPE_CHECKING:

@@ -11,14 +11,15 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from idse_orchestrator.governance.findings import SEVERITY_ORDER as SEVERITY_ORDER
+from idse_orchestrator.governance.findings import Finding as Finding
+from idse_orchestrator.governance.findings import summarize as summarize
 from idse_orchestrator.markdown import Structure, find_markers, parse
 
 if TYPE_CHECKING:
     # Findings are plain values: reading cached ones must not load pydantic.
     from idse_orchestrator.governance.ruleset import Rule, RuleSet
     from idse_orchestrator.models import StageStatus
-
-SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
 def stage_status(
@@ -52,46 +53,6 @@ def is_untouched(
         return True
     rendered = template()
     return bool(rendered) and text == rendered
-
-
-@dataclass(frozen=True)
-class Finding:
-    rule: str
-    severity: str
-    path: str
-    line: int | None
-    message: str
-    column: int | None = None
-    hint: str = ""
-    session: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "rule": self.rule,
-            "severity": self.severity,
-            "path": self.path,
-            "line": self.line,
-            "column": self.column,
-            "message": self.message,
-            "hint": self.hint,
-            "session": self.session,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Finding:
-        return cls(
-            rule=str(data["rule"]),
-            severity=str(data["severity"]),
-            path=str(data["path"]),
-            line=data.get("line"),
-            message=str(data["message"]),
-            column=data.get("column"),
-            hint=str(data.get("hint", "")),
-            session=data.get("session"),
-        )
-
-    def sort_key(self) -> tuple[str, int, int, int, str]:
-        return (self.path, self.line or 0, self.column or 0, SEVERITY_ORDER.get(self.severity, 3), self.rule)
 
 
 @dataclass(frozen=True)
@@ -255,10 +216,3 @@ def check_project(project: ProjectInput, ruleset: RuleSet) -> list[Finding]:
                 findings.append(_finding(rule, hit, base, project.registry_path, None))
     findings.sort(key=Finding.sort_key)
     return findings
-
-
-def summarize(findings: list[Finding], sessions: int) -> dict[str, int]:
-    counts = {"errors": 0, "warnings": 0, "infos": 0, "sessions": sessions}
-    for f in findings:
-        counts[{"error": "errors", "warning": "warnings"}.get(f.severity, "infos")] += 1
-    return counts

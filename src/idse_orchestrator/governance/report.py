@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from idse_orchestrator import __version__
-from idse_orchestrator.governance.engine import Finding, summarize
+from idse_orchestrator.governance.findings import Finding, summarize
 
 if TYPE_CHECKING:
     from idse_orchestrator.governance.ruleset import RuleSet
