@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from idse_orchestrator import layout
 from idse_orchestrator.errors import BadFile
 from idse_orchestrator.stages import BLUEPRINT, BY_NAME
 from idse_orchestrator.workspace import Project, Workspace
 
-BACKUP_DIR = ".migrate-backup"
 DB_NAME = "idse.db"
 DB_SUFFIX = ".db.md"
 # Documents of the 0.1 store whose session has no folder here are written under this project folder.
@@ -322,7 +322,7 @@ def current_sessions(ws: Workspace, db: Path, plan: Plan) -> None:
 
 
 def next_backup(ws: Workspace) -> Path:
-    base = ws.idse_dir / BACKUP_DIR
+    base = ws.root / layout.MIGRATE_BACKUP_DIR
     taken = [int(p.name) for p in base.iterdir() if p.name.isdigit()] if base.is_dir() else []
     return base / str(max(taken, default=0) + 1)
 
@@ -357,7 +357,7 @@ def _lock(ws: Workspace, stack: contextlib.ExitStack[Any], timeout: float) -> No
     for name in ws.project_names():
         project = Project(ws, name)
         stack.enter_context(file_lock(lock_path(ws, project), timeout=timeout, what="build"))
-        stack.enter_context(file_lock(project.path / ".sync.lock", timeout=timeout, what="sync"))
+        stack.enter_context(file_lock(project.sync_lock_path, timeout=timeout, what="sync"))
 
 
 def _changes(ws: Workspace, plan: Plan) -> list[dict[str, str]]:
