@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "schema": "agent_cmds:schema",
     "sync": "sync_cmds:sync",
     "migrate": "migrate_cmds:migrate",
+    "mcp": "mcp_cmds:mcp",
 }
 
 
@@ -83,6 +84,7 @@ HELP_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...], str], ...] = (
             ("generate-agent-files", "Write CLAUDE.md, AGENTS.md and the other agent instruction files"),
             ("compile", "Compile the Agent Profile block of spec.md ('compile agent-spec')"),
             ("schema", "Print the JSON Schema of agent_registry.json or of an agent profile"),
+            ("mcp", "Serve this workspace to IDE agents over MCP (stdio)"),
         ),
         "idse route spec && idse generate-agent-files --check",
     ),
