@@ -19,7 +19,7 @@ from idse_orchestrator import __version__
 COMMANDS: dict[str, str] = {
     "init": "workspace_cmds:init",
     "status": "workspace_cmds:status",
-    "docs": "workspace_cmds:docs",
+    "docs": "docs_cmds:docs",
     "session": "session_cmds:session",
     "sessions": "session_cmds:sessions",
     "session-info": "session_cmds:session_info",
@@ -54,7 +54,7 @@ HELP_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...], str], ...] = (
             ("session", "Create or switch sessions, or move one through its lifecycle"),
             ("spawn", "Start a feature session from its parent's intent and context"),
             ("accept", "Record that a stale stage was reviewed against its upstream"),
-            ("docs", "Install the IDSE method documentation into .idse/docs/"),
+            ("docs", "Read the documentation offline; 'docs install' copies the method docs"),
             ("migrate", "Upgrade a workspace of idse-orchestrator 0.1 (--dry-run shows the plan)"),
         ),
         "idse init shop --stack python && idse spawn checkout-flow && idse status",

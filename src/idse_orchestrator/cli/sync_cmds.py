@@ -81,7 +81,7 @@ def sync() -> None:
     """Mirror the project's documents to a remote store and back (three-way, conflicts kept).
 
     The remote is set in the sync: section of .idse/config.yaml and IDSE_SYNC_* variables; the
-    token comes only from IDSE_SYNC_TOKEN. See docs/sync.md.
+    token comes only from IDSE_SYNC_TOKEN. Read more: 'idse docs show sync'.
     """
 
 
