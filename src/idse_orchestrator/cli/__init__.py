@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "sync": "sync_cmds:sync",
     "migrate": "migrate_cmds:migrate",
     "mcp": "mcp_cmds:mcp",
+    "completion": "completion:completion",
 }
 
 
@@ -56,6 +57,7 @@ HELP_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...], str], ...] = (
             ("accept", "Record that a stale stage was reviewed against its upstream"),
             ("docs", "Read the documentation offline; 'docs install' copies the method docs"),
             ("migrate", "Upgrade a workspace of idse-orchestrator 0.1 (--dry-run shows the plan)"),
+            ("completion", "Print the shell completion script (bash, zsh, fish)"),
         ),
         "idse init shop --stack python && idse spawn checkout-flow && idse status",
     ),

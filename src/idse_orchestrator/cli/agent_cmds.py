@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from idse_orchestrator.cli.common import echo_json, json_option, open_project, project_option, session_option
+from idse_orchestrator.cli.completion import complete_agents, complete_stages
 from idse_orchestrator.cli.ui import SuggestingGroup
 from idse_orchestrator.workspace import Project, Workspace
 
@@ -57,7 +58,7 @@ def _print_agents(report: dict[str, Any]) -> None:
 
 
 @agents.command("set-mode")
-@click.argument("agent_id", metavar="AGENT")
+@click.argument("agent_id", metavar="AGENT", shell_complete=complete_agents)
 @click.argument("mode", type=click.Choice(AGENT_MODES))
 @project_option
 @click.pass_context
@@ -73,7 +74,7 @@ def agents_set_mode(ctx: click.Context, agent_id: str, mode: str, project_name: 
 
 
 @click.command()
-@click.argument("stage_name", metavar="STAGE")
+@click.argument("stage_name", metavar="STAGE", shell_complete=complete_stages)
 @project_option
 @session_option
 @json_option

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from idse_orchestrator.cli.common import echo_json, json_option
+from idse_orchestrator.cli.completion import complete_pages
 from idse_orchestrator.cli.ui import SuggestingGroup
 
 
@@ -37,7 +38,7 @@ def docs(ctx: click.Context, as_json: bool) -> int:
 
 
 @docs.command("show")
-@click.argument("name", metavar="PAGE")
+@click.argument("name", metavar="PAGE", shell_complete=complete_pages)
 def docs_show(name: str) -> int:
     """Print documentation PAGE (Markdown, or the OpenAPI YAML)."""
     from idse_orchestrator.docs import page_text

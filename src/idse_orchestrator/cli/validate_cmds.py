@@ -14,6 +14,7 @@ from idse_orchestrator.cli.common import (
     open_workspace,
     project_option,
 )
+from idse_orchestrator.cli.completion import complete_rules, complete_sessions
 from idse_orchestrator.cli.ui import SuggestingGroup, paint, plain
 
 if TYPE_CHECKING:
@@ -23,7 +24,13 @@ if TYPE_CHECKING:
 @click.command()
 @project_option
 @click.option(
-    "--session", "-s", "sessions", multiple=True, metavar="S", help="Session to validate (repeatable)."
+    "--session",
+    "-s",
+    "sessions",
+    multiple=True,
+    metavar="S",
+    help="Session to validate (repeatable).",
+    shell_complete=complete_sessions,
 )
 @click.option("--all", "all_sessions", is_flag=True, help="Validate every session of the project.")
 @click.option(
@@ -34,7 +41,14 @@ if TYPE_CHECKING:
     show_default=True,
 )
 @click.option("--strict", is_flag=True, help="Warnings fail the run too.")
-@click.option("--rule", "rules", multiple=True, metavar="ID", help="Only report these rule ids (repeatable).")
+@click.option(
+    "--rule",
+    "rules",
+    multiple=True,
+    metavar="ID",
+    help="Only report these rule ids (repeatable).",
+    shell_complete=complete_rules,
+)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report to a file.")
 def validate(
     project_name: str | None,
@@ -131,7 +145,7 @@ def _ruleset() -> RuleSet:
 
 
 @rules.command("show")
-@click.argument("rule_id")
+@click.argument("rule_id", shell_complete=complete_rules)
 @json_option
 def rules_show(rule_id: str, as_json: bool) -> int:
     """Explain one rule: article, what it checks, how to fix it."""
