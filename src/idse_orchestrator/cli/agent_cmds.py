@@ -14,7 +14,7 @@ from idse_orchestrator.workspace import Project, Workspace
 
 # Duplicated from models.AgentMode / agents.schema so that building the parser imports neither.
 AGENT_MODES = ("planning", "implementation")
-SCHEMA_NAMES = ("agent-registry", "agent-profile")
+SCHEMA_NAMES = ("agent-registry", "agent-profile", "config")
 PROFILE_FORMATS = ("yaml", "json")
 
 
@@ -234,9 +234,10 @@ def _join_documents(texts: list[str], fmt: str) -> str:
 @click.command()
 @click.argument("name", type=click.Choice(SCHEMA_NAMES))
 def schema(name: str) -> int:
-    """Print the JSON Schema of an agent file.
+    """Print a JSON Schema (draft 2020-12, with $schema and $id).
 
-    NAME is agent-registry (agent_registry.json) or agent-profile (compiled agent profiles).
+    NAME is agent-registry (agent_registry.json), agent-profile (compiled agent profiles) or
+    config (.idse/config.yaml; point an editor's YAML support at it).
     """
     from idse_orchestrator.agents.schema import schema_text
 
