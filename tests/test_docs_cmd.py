@@ -136,3 +136,32 @@ def test_the_distribution_ships_every_page(tmp_path):
         assert shipped.read_bytes() == path.read_bytes(), path.name
     for path in METHOD:
         assert (out / "idse_orchestrator" / "templates" / "docs" / path.name).is_file(), path.name
+
+
+def _readme_yaml_blocks() -> list[object]:
+    import yaml
+
+    text = (REPO / "README.md").read_text("utf-8")
+    return [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+
+
+def test_the_readme_ci_recipe_runs_here(cli, ws):
+    """Every `idse …` step of the README's CI job is a command that succeeds on a fresh workspace."""
+    import shlex
+
+    (job,) = [b["jobs"]["idse"] for b in _readme_yaml_blocks() if isinstance(b, dict) and "jobs" in b]
+    runs = [step["run"] for step in job["steps"] if "run" in step]
+    assert any(r.startswith("pip install") for r in runs)
+    commands = [shlex.split(r) for r in runs if r.startswith("idse ")]
+    assert ["idse", "build"] in commands
+    for argv in commands:
+        result = cli(*argv[1:])
+        assert result.exit_code == 0, (argv, result.stderr)
+
+
+def test_the_readme_pre_commit_snippet_names_the_hooks():
+    import yaml
+
+    (config,) = [b for b in _readme_yaml_blocks() if isinstance(b, dict) and "repos" in b]
+    hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text("utf-8"))
+    assert [h["id"] for h in config["repos"][0]["hooks"]] == [h["id"] for h in hooks]
