@@ -8,7 +8,6 @@ JSON, a written document's findings, resources, and that bad input is an error, 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,6 +20,8 @@ pytest.importorskip("mcp", reason="the MCP SDK is the 'mcp' extra: pip install '
 import anyio  # noqa: E402
 from mcp import Client, StdioServerParameters, stdio_client  # noqa: E402
 from mcp.shared.exceptions import MCPError  # noqa: E402
+
+from idse_orchestrator.mcp.server import IdseServer  # noqa: E402
 
 TOOLS = {
     "status",
@@ -39,12 +40,19 @@ TOOLS = {
 INVALID_PARAMS = -32602
 
 
-def with_server(root: Path, body: Callable[[Client], Awaitable[None]]) -> None:
-    params = StdioServerParameters(
-        command=sys.executable, args=["-m", "idse_orchestrator", "mcp"], cwd=str(root)
-    )
+def with_server(root: Path, body: Callable[[Client], Awaitable[None]], *, stdio: bool = False) -> None:
+    """Run ``body`` against a server for the workspace at ``root``: a real `idse mcp` child process
+    over stdio, or (``stdio=False``) the same server object connected in-process by the SDK's client,
+    which exercises the same handlers without a process start."""
 
     async def main() -> None:
+        if not stdio:
+            async with Client(IdseServer(root).server(), cache=None) as client:
+                await body(client)
+            return
+        params = StdioServerParameters(
+            command=sys.executable, args=["-m", "idse_orchestrator", "mcp"], cwd=str(root)
+        )
         with open(root.parent / f"{root.name}.mcp-stderr.log", "w") as errlog:
             # The server's log goes to a file: pytest's captured stderr has no descriptor to hand on.
             async with Client(
@@ -64,6 +72,17 @@ async def call(client: Client, name: str, arguments: dict[str, Any]) -> tuple[An
     result = await client.call_tool(name, arguments)
     meta = result.meta or {}
     return result.structured_content, result.is_error, meta.get("idse/exit_code")
+
+
+def test_over_stdio_tools_are_listed_and_route_answers(ws, cli, tmp_path):
+    expected = cli_json(cli, "route", "spec", "--json")
+
+    async def body(client: Client) -> None:
+        listed = await client.list_tools()
+        assert {t.name for t in listed.tools} == TOOLS
+        assert await call(client, "route", {"stage": "spec"}) == (expected, False, 0)
+
+    with_server(tmp_path, body, stdio=True)
 
 
 def test_tools_answer_with_the_cli_json(ws, cli, tmp_path):
@@ -92,7 +111,6 @@ def test_tools_answer_with_the_cli_json(ws, cli, tmp_path):
         ]
 
     with_server(tmp_path, body)
-    assert cli_json(cli, "status", "--json")["stages"] == cli_json(cli, "status", "--json")["stages"]
 
 
 def test_write_document_returns_that_documents_findings(ws, cli, tmp_path):
@@ -118,7 +136,7 @@ def test_write_document_returns_that_documents_findings(ws, cli, tmp_path):
         assert code == (1 if built["summary"]["errors"] else 0)
         assert any(f["rule"] == "IDSE-A006" for f in built["findings"])
 
-    with_server(tmp_path, body)
+    with_server(tmp_path, body, stdio=True)
     assert spec.read_text("utf-8") == text
     # The same workspace through the CLI: the findings the server returned are the build's own.
     assert cli("build").exit_code in (0, 1)
@@ -147,7 +165,7 @@ def test_bad_arguments_are_protocol_errors_and_the_server_stays_up(ws, tmp_path)
         data, error, _ = await call(client, "route", {"stage": "plan"})
         assert not error and data["stage"] == "plan"
 
-    with_server(tmp_path, body)
+    with_server(tmp_path, body, stdio=True)
 
 
 def test_write_document_refuses_a_symlink_out_of_the_repository(ws, tmp_path, tmp_path_factory):
@@ -215,29 +233,111 @@ def test_resources_are_the_documents_and_the_rule_set(ws, cli, tmp_path):
     with_server(tmp_path, body)
 
 
-def test_without_the_sdk_the_error_names_the_extra(tmp_path):
-    # The SDK is installed here, so its absence is simulated by blocking the import in the child.
-    code = (
-        "import sys\nsys.modules['mcp'] = None\nfrom idse_orchestrator.entry import main\nsys.exit(main())\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code, "mcp"], cwd=tmp_path, capture_output=True, text=True, timeout=60
-    )
-    assert out.returncode == 2, out.stderr
-    assert out.stdout == ""
-    assert out.stderr.strip().splitlines() == [
+def validated_after(cli: Any) -> list[Any]:
+    return list(json.loads(cli("validate", "--json").stdout)["findings"])
+
+
+def test_more_tools_answer_like_the_cli(ws, cli, tmp_path):
+    results: dict[str, Any] = {}
+
+    async def body(client: Client) -> None:
+        for name, arguments in [
+            ("status", {}),
+            ("validate", {}),
+            ("validate_all", {"all": True, "strict": True, "rules": ["IDSE-A005"]}),
+            ("build", {"force": True}),
+            ("read_missing", {"stage": "feedback"}),
+            ("compile_all", {"all": True}),
+        ]:
+            tool = name.split("_")[0]
+            tool = {
+                "read_missing": "read_document",
+                "compile_all": "compile_agent_spec",
+                "write_feedback": "write_document",
+            }.get(name, tool)
+            results[name] = await call(client, tool, arguments)
+
+    (tmp_path / ".idse/projects/demo/sessions/__blueprint__/feedback/feedback.md").unlink()
+    with_server(tmp_path, body)
+    assert results["status"] == (cli_json(cli, "status", "--json"), False, 0)
+    validated = cli("validate", "--json")
+    assert validated.exit_code == 1  # the missing feedback document is an error
+    assert results["validate"] == (json.loads(validated.stdout), False, 1)
+    strict = cli("validate", "--all", "--strict", "--rule", "IDSE-A005", "--json")
+    assert results["validate_all"][0] == json.loads(strict.stdout)
+    assert results["validate_all"][2] == strict.exit_code
+    built, error, code = results["build"]
+    assert not error and code == 1 and built["summary"]["ran"] == built["summary"]["tasks"]
+    assert built["findings"] == json.loads(cli("build", "--json").stdout)["findings"]
+    missing, error, _ = results["read_missing"]
+    assert not error and missing["exists"] is False and missing["text"] is None
+    compiled, error, code = results["compile_all"]
+    assert not error and code == 1 and compiled["compiled"] == []
+    assert len(compiled["failures"]) == 1 and "Agent Profile" in compiled["failures"][0]
+
+    async def write(client: Client) -> None:
+        text = "# Feedback: __blueprint__\n\nNone yet.\n"
+        results["write_feedback"] = await call(client, "write_document", {"stage": "feedback", "text": text})
+
+    with_server(tmp_path, write)
+    written, error, code = results["write_feedback"]
+    assert not error and written["written"] is True and written["findings"]
+    assert code == (1 if any(f["severity"] == "error" for f in written["findings"]) else 0)
+    assert written["findings"] == [f for f in validated_after(cli) if f["path"] == written["path"]]
+
+
+def test_usage_errors_of_the_commands_are_tool_errors(ws, tmp_path):
+    cases = [
+        ("validate", {"sessions": ["__blueprint__"], "all": True}),
+        ("accept", {}),
+        ("accept", {"stage": "spec", "all": True}),
+        ("compile_agent_spec", {"all": True, "session": "__blueprint__"}),
+        ("write_document", {"stage": "spec", "text": "nul \x00 byte"}),
+        ("write_document", {"stage": "spec", "text": "x" * (5 * 1024 * 1024 + 1)}),
+        ("status", {"project": "other"}),
+        ("spawn", {"session": "../escape"}),
+        ("explain", {"task": "no-such-task"}),
+    ]
+    answers: list[Any] = []
+
+    async def body(client: Client) -> None:
+        for name, arguments in cases:
+            answers.append(await call(client, name, arguments))
+
+    with_server(tmp_path, body)
+    for (name, arguments), (data, error, _) in zip(cases, answers, strict=True):
+        assert error and data["exit_code"] == 2, (name, arguments, data)
+        assert "\n" not in data["error"] and data["error"], data
+
+
+def test_resources_reject_what_is_not_a_document(ws, tmp_path):
+    async def body(client: Client) -> None:
+        with pytest.raises(MCPError) as caught:
+            await client.call_tool("route", {"stage": "bogus"})
+        assert caught.value.error.code == INVALID_PARAMS
+        with pytest.raises(MCPError) as caught:
+            await client.call_tool("nope", {})
+        assert caught.value.error.code == INVALID_PARAMS
+        for bad in ("file:///etc/passwd", "idse://demo/__blueprint__", "idse://demo/a/b/c"):
+            with pytest.raises(MCPError) as caught:
+                await client.read_resource(bad)
+            assert caught.value.error.code == INVALID_PARAMS, bad
+
+    with_server(tmp_path, body)
+
+
+def test_without_the_sdk_the_error_names_the_extra(cli, tmp_path, monkeypatch):
+    # The SDK is installed here, so its absence is simulated by blocking the import (as Python does
+    # for a module that is not installed).
+    monkeypatch.setitem(sys.modules, "mcp", None)
+    result = cli("mcp")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
         "idse: error: idse mcp needs the MCP SDK: pip install 'idse-orchestrator[mcp]'"
     ]
 
 
-def test_outside_a_workspace_is_a_one_line_error(tmp_path):
-    out = subprocess.run(
-        [sys.executable, "-m", "idse_orchestrator", "mcp"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-    assert out.returncode == 2 and out.stdout == ""
-    assert len(out.stderr.strip().splitlines()) == 1 and "not inside an idse workspace" in out.stderr
+def test_outside_a_workspace_is_a_one_line_error(cli, tmp_path):
+    result = cli("mcp", "--root", str(tmp_path))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1 and "not inside an idse workspace" in result.stderr

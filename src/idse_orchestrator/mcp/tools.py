@@ -8,6 +8,7 @@ they do under the CLI; the server turns them into tool errors. Nothing here impo
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from idse_orchestrator.workspace import Project, Workspace
+
+# A build's warnings (a damaged cache moved aside, a file changed during the build) go to the log, on
+# stderr: the protocol's stdout carries only replies.
+warn = logging.getLogger("idse.mcp").warning
 
 StageName = Literal["intent", "context", "spec", "plan", "tasks", "implementation", "feedback"]
 
@@ -128,7 +133,7 @@ def validate(ws: Workspace, a: ValidateArgs) -> Outcome:
         raise UsageError("give either sessions or all, not both")
     proj = _project(ws, a)
     chosen = None if a.all else (a.sessions or [proj.current_session()])
-    result = run_validate(ws, proj, chosen, rule_ids=a.rules or None, strict=a.strict)
+    result = run_validate(ws, proj, chosen, rule_ids=a.rules or None, strict=a.strict, warn=warn)
     data = json.loads(render_json(result.findings, result.ruleset, len(result.sessions)))
     return Outcome(data, result.exit_code)
 
@@ -136,7 +141,7 @@ def validate(ws: Workspace, a: ValidateArgs) -> Outcome:
 def build(ws: Workspace, a: BuildArgs) -> Outcome:
     from idse_orchestrator.engine.build import build as run_build
 
-    report = run_build(ws, _project(ws, a), a.sessions or None, force=a.force)
+    report = run_build(ws, _project(ws, a), a.sessions or None, force=a.force, warn=warn)
     data = {
         "tasks": report.tasks,
         "findings": [f.to_dict() for f in report.findings],
@@ -168,7 +173,7 @@ def write_document(ws: Workspace, a: WriteArgs) -> Outcome:
     """Write one pipeline document atomically, then validate its session: the document's findings."""
     from idse_orchestrator.engine.build import lock_path
     from idse_orchestrator.engine.outcome import VALIDATION_FAMILIES
-    from idse_orchestrator.errors import UsageError
+    from idse_orchestrator.errors import BadFile, UsageError
     from idse_orchestrator.fsutil import MAX_DOCUMENT_BYTES, confined, file_lock, human_size, write_if_changed
     from idse_orchestrator.stages import stage
 
@@ -183,18 +188,14 @@ def write_document(ws: Workspace, a: WriteArgs) -> Outcome:
     try:
         # Refuses a document (or a folder above it) that is a symlink leading out of the repository.
         confined(path)
-    except Exception as exc:  # BadFile: shown repo-relative
-        from idse_orchestrator.errors import BadFile
-
-        if isinstance(exc, BadFile):
-            raise exc.relative_to(ws) from None
-        raise
+    except BadFile as exc:
+        raise exc.relative_to(ws) from None
     # Under the build lock: a build running now finishes before the document changes under it.
     with file_lock(lock_path(ws, proj), what="build"):
         written = write_if_changed(path, a.text)
     from idse_orchestrator.engine.build import build as run_build
 
-    report = run_build(ws, proj, [sid], families=VALIDATION_FAMILIES, want_reasons=False)
+    report = run_build(ws, proj, [sid], families=VALIDATION_FAMILIES, want_reasons=False, warn=warn)
     findings = [f.to_dict() for f in report.findings if f.path == rel]
     errors = any(f["severity"] == "error" for f in findings)
     data = {"session": sid, "stage": a.stage, "path": rel, "written": written, "findings": findings}
