@@ -39,15 +39,20 @@ def workspace(cli, ws, tmp_path):
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
-def test_the_script_calls_idse_back(shell):
-    out = subprocess.run([*IDSE, "completion", shell], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert f"_IDSE_COMPLETE={shell}_complete" in out.stdout
+def test_the_script_calls_idse_back(cli, shell):
+    result = cli("completion", shell)
+    assert result.exit_code == 0, result.stderr
+    assert f"_IDSE_COMPLETE={shell}_complete" in result.stdout
 
 
-def test_an_unknown_shell_is_a_usage_error():
-    out = subprocess.run([*IDSE, "completion", "tcsh"], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 2 and out.stdout == ""
+def test_an_unknown_shell_is_a_usage_error(cli):
+    from idse_orchestrator.cli.completion import completion_script
+    from idse_orchestrator.errors import UsageError
+
+    result = cli("completion", "tcsh")
+    assert result.exit_code == 2 and result.stdout == ""
+    with pytest.raises(UsageError):
+        completion_script("tcsh")
 
 
 def test_values_from_the_workspace(workspace):
@@ -104,3 +109,30 @@ def test_bash_runs_the_script(workspace):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["checkout-flow"]
+
+
+def values(args: list[str], incomplete: str) -> list[str]:
+    """The same completion, computed in this process by click's own machinery."""
+    from click.shell_completion import BashComplete
+
+    from idse_orchestrator.cli import cli
+
+    return [
+        c.value for c in BashComplete(cli, {}, "idse", "_IDSE_COMPLETE").get_completions(args, incomplete)
+    ]
+
+
+def test_in_process_every_kind_of_value(workspace):
+    assert values(["status", "--session"], "") == ["__blueprint__", "checkout-flow"]
+    assert values(["status", "--project", "demo", "--session"], "c") == ["checkout-flow"]
+    assert values(["agents", "--project", "demo", "set-mode"], "co") == ["codex", "copilot"]
+    assert values(["route"], "t") == ["tasks"]
+    assert values(["rules", "show"], "IDSE-M") == ["IDSE-M001"]
+    assert values(["docs", "show"], "mc") == ["mcp"]
+    assert values(["status", "--project"], "") == ["demo"]
+
+
+def test_in_process_a_damaged_file_offers_nothing(workspace):
+    (workspace / ".idse/projects/demo/agent_registry.json").write_text("{not json")
+    assert values(["agents", "set-mode"], "") == []
+    assert values(["status", "--session"], "") == ["__blueprint__", "checkout-flow"]
