@@ -341,3 +341,62 @@ def test_outside_a_workspace_is_a_one_line_error(cli, tmp_path):
     result = cli("mcp", "--root", str(tmp_path))
     assert result.exit_code == 2 and result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1 and "not inside an idse workspace" in result.stderr
+
+
+NOISY_SERVER = """
+import os, sys
+from pathlib import Path
+from idse_orchestrator.mcp import tools
+from idse_orchestrator.mcp.server import serve
+
+route = tools.BY_NAME["route"]
+
+def noisy(ws, args):
+    print("stray print")
+    sys.stdout.flush()
+    os.write(1, b"stray write to fd 1\\n")
+    return route.run(ws, args)
+
+tools.BY_NAME["route"] = tools.ToolSpec("route", route.description, route.args, noisy)
+sys.exit(serve(Path.cwd()))
+"""
+
+
+def test_stray_output_goes_to_stderr_never_into_the_protocol(ws, tmp_path):
+    """A tool that prints (as a careless library might), in a real stdio server: the reply is intact
+    and the stray text is on stderr."""
+    params = StdioServerParameters(command=sys.executable, args=["-c", NOISY_SERVER], cwd=str(tmp_path))
+    log = tmp_path.parent / "noisy.log"
+
+    async def main() -> None:
+        with open(log, "w") as errlog:
+            async with Client(
+                stdio_client(params, errlog=errlog), cache=None, read_timeout_seconds=60
+            ) as client:
+                for _ in range(2):
+                    data, error, _ = await call(client, "route", {"stage": "spec"})
+                    assert not error and data["agent"] == "claude-code"
+
+    anyio.run(main)
+    stderr = log.read_text()
+    assert stderr.count("stray print") == 2 and stderr.count("stray write to fd 1") == 2
+
+
+def test_a_bug_in_a_tool_is_a_tool_error_and_the_server_goes_on(ws, tmp_path, monkeypatch):
+    from idse_orchestrator.mcp import tools
+
+    def broken(_ws: Any, _args: Any) -> Any:
+        raise RuntimeError("boom")
+
+    spec = tools.BY_NAME["sessions"]
+    monkeypatch.setitem(
+        tools.BY_NAME, "sessions", tools.ToolSpec("sessions", spec.description, spec.args, broken)
+    )
+
+    async def body(client: Client) -> None:
+        data, error, _ = await call(client, "sessions", {})
+        assert error and data == {"error": "internal error: RuntimeError: boom", "exit_code": 3}
+        data, error, _ = await call(client, "route", {"stage": "spec"})
+        assert not error
+
+    with_server(tmp_path, body)
