@@ -400,3 +400,61 @@ def test_a_bug_in_a_tool_is_a_tool_error_and_the_server_goes_on(ws, tmp_path, mo
         assert not error
 
     with_server(tmp_path, body)
+
+
+@pytest.mark.slow
+def test_a_read_only_workspace_reads_and_refuses_writes(tmp_path_factory):
+    """The server run as an unprivileged user on a chmod a-w repository (root could write anything)."""
+    import os
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="idse-mcp-ro-"))
+    os.chmod(base, 0o755)
+    root = base / "repo"
+    root.mkdir()
+    code = "import sys; from idse_orchestrator.cli import run; sys.exit(run(sys.argv[1:]))"
+    import subprocess
+
+    subprocess.run([sys.executable, "-c", code, "init", "demo"], cwd=root, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-c", code, "build"], cwd=root, check=True, capture_output=True)
+    for path in [root, *root.rglob("*")]:
+        if not path.is_symlink():
+            os.chmod(path, 0o555 if path.is_dir() else 0o444)
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+    server = [*nobody, sys.executable, "-m", "idse_orchestrator", "mcp"]
+    probe = subprocess.run(
+        [*nobody, sys.executable, "-c", "import mcp, idse_orchestrator"], capture_output=True, text=True
+    )
+    try:
+        if probe.returncode != 0 or (os.geteuid() != 0 and os.access(root, os.W_OK)):
+            pytest.skip(
+                f"cannot run as an unprivileged user on a read-only folder here: {probe.stderr[:200]}"
+            )
+        params = StdioServerParameters(
+            command=server[0], args=server[1:], cwd=str(root), env={"HOME": str(root)}
+        )
+        spec = root / ".idse/projects/demo/sessions/__blueprint__/specs/spec.md"
+        before = spec.read_text("utf-8")
+
+        async def main() -> None:
+            with open(base / "stderr.log", "w") as errlog:
+                async with Client(
+                    stdio_client(params, errlog=errlog), cache=None, read_timeout_seconds=60
+                ) as client:
+                    data, error, _ = await call(client, "route", {"stage": "spec"})
+                    assert not error and data["agent"] == "claude-code"
+                    data, error, _ = await call(client, "validate", {})
+                    assert not error
+                    data, error, _ = await call(
+                        client, "write_document", {"stage": "spec", "text": "# Spec\n"}
+                    )
+                    assert error and data["exit_code"] == 2 and "read-only" in data["error"], data
+
+        anyio.run(main)
+        assert spec.read_text("utf-8") == before
+    finally:
+        for path in [base, *base.rglob("*")]:
+            if not path.is_symlink():
+                os.chmod(path, 0o755 if path.is_dir() else 0o644)
+        shutil.rmtree(base, ignore_errors=True)

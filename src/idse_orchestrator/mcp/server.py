@@ -82,7 +82,11 @@ class IdseServer:
                 log.info("%s: %s", params.name, message)
                 data = {"error": message, "exit_code": exc.exit_code}
                 return _result(data, is_error=True)
-            except Exception as exc:  # a bug: reported to the caller and logged, the server stays up
+            except Exception as exc:
+                problem = _os_problem(exc) if isinstance(exc, OSError) else None
+                if problem is not None:  # a read-only or full disk: bad input, as under the CLI
+                    return _result({"error": problem, "exit_code": 2}, is_error=True)
+                # A bug: reported to the caller and logged, and the server stays up.
                 log.exception("tool %s failed", params.name)
                 data = {"error": f"internal error: {type(exc).__name__}: {exc}", "exit_code": 3}
                 return _result(data, is_error=True)
@@ -170,6 +174,18 @@ class IdseServer:
             on_list_resource_templates=self.list_templates,
             on_read_resource=self.read_resource,
         )
+
+
+def _os_problem(exc: OSError) -> str | None:
+    """The CLI's wording for a workspace that cannot be written (see ``cli.run``); None for a bug."""
+    import errno
+
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"the workspace is read-only: cannot write{where}; read tools still work"
+    if exc.errno == errno.ENOSPC:
+        return f"no space left on the device{where}"
+    return None
 
 
 def _result(data: dict[str, Any], *, is_error: bool) -> types.CallToolResult:
