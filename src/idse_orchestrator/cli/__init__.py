@@ -85,7 +85,7 @@ HELP_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...], str], ...] = (
             ("route", "Print the agent that owns a stage"),
             ("generate-agent-files", "Write CLAUDE.md, AGENTS.md and the other agent instruction files"),
             ("compile", "Compile the Agent Profile block of spec.md ('compile agent-spec')"),
-            ("schema", "Print the JSON Schema of agent_registry.json, an agent profile or config.yaml"),
+            ("schema", "Print a JSON Schema: agent_registry.json, agent profiles, config.yaml"),
             ("mcp", "Serve this workspace to IDE agents over MCP (stdio)"),
         ),
         "idse route spec && idse generate-agent-files --check",
