@@ -40,7 +40,9 @@ TOOLS = {
 INVALID_PARAMS = -32602
 
 
-def with_server(root: Path, body: Callable[[Client], Awaitable[None]], *, stdio: bool = False) -> None:
+def with_server(
+    root: Path, body: Callable[[Client], Awaitable[None]], *, stdio: bool = False, mode: str = "auto"
+) -> None:
     """Run ``body`` against a server for the workspace at ``root``: a real `idse mcp` child process
     over stdio, or (``stdio=False``) the same server object connected in-process by the SDK's client,
     which exercises the same handlers without a process start."""
@@ -74,7 +76,9 @@ async def call(client: Client, name: str, arguments: dict[str, Any]) -> tuple[An
     return result.structured_content, result.is_error, meta.get("idse/exit_code")
 
 
-def test_over_stdio_tools_are_listed_and_route_answers(ws, cli, tmp_path):
+# "legacy" is the initialize handshake that editors speak today; "auto" probes the newer discovery first.
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+def test_over_stdio_tools_are_listed_and_route_answers(ws, cli, tmp_path, mode):
     expected = cli_json(cli, "route", "spec", "--json")
 
     async def body(client: Client) -> None:
@@ -82,7 +86,7 @@ def test_over_stdio_tools_are_listed_and_route_answers(ws, cli, tmp_path):
         assert {t.name for t in listed.tools} == TOOLS
         assert await call(client, "route", {"stage": "spec"}) == (expected, False, 0)
 
-    with_server(tmp_path, body, stdio=True)
+    with_server(tmp_path, body, stdio=True, mode=mode)
 
 
 def test_tools_answer_with_the_cli_json(ws, cli, tmp_path):
@@ -165,7 +169,7 @@ def test_bad_arguments_are_protocol_errors_and_the_server_stays_up(ws, tmp_path)
         data, error, _ = await call(client, "route", {"stage": "plan"})
         assert not error and data["stage"] == "plan"
 
-    with_server(tmp_path, body, stdio=True)
+    with_server(tmp_path, body, stdio=True, mode="legacy")
 
 
 def test_write_document_refuses_a_symlink_out_of_the_repository(ws, tmp_path, tmp_path_factory):
