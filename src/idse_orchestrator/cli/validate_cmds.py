@@ -103,25 +103,9 @@ def rules(ctx: click.Context, as_json: bool) -> int:
         return 0
     ruleset = _ruleset()
     if as_json:
-        echo_json(
-            {
-                "rule_set_version": ruleset.version,
-                "overrides": list(ruleset.overrides),
-                "rules": [
-                    {
-                        "id": r.id,
-                        "article": r.article,
-                        "title": r.title,
-                        "severity": r.severity,
-                        "enabled": r.enabled,
-                        "scope": r.scope,
-                        "stages": list(r.stages),
-                        "check": r.check,
-                    }
-                    for r in ruleset.rules
-                ],
-            }
-        )
+        from idse_orchestrator.governance.report import ruleset_data
+
+        echo_json(ruleset_data(ruleset))
         return 0
     click.echo(f"rule set {ruleset.version}")
     for r in ruleset.rules:

@@ -306,28 +306,12 @@ def input_schema(spec: ToolSpec) -> dict[str, Any]:
     return spec.args.model_json_schema()
 
 
-def rules_data(ws: Workspace | None) -> dict[str, Any]:
+def rules_data(ws: Workspace) -> dict[str, Any]:
     """The rule set with this workspace's overrides, as `idse rules --json` prints it."""
-    from idse_orchestrator.governance.ruleset import effective_ruleset, load_ruleset
+    from idse_orchestrator.governance.report import ruleset_data
+    from idse_orchestrator.governance.ruleset import effective_ruleset
 
-    ruleset = effective_ruleset(ws.config.rules) if ws is not None else load_ruleset()
-    return {
-        "rule_set_version": ruleset.version,
-        "overrides": list(ruleset.overrides),
-        "rules": [
-            {
-                "id": r.id,
-                "article": r.article,
-                "title": r.title,
-                "severity": r.severity,
-                "enabled": r.enabled,
-                "scope": r.scope,
-                "stages": list(r.stages),
-                "check": r.check,
-            }
-            for r in ruleset.rules
-        ],
-    }
+    return ruleset_data(effective_ruleset(ws.config.rules))
 
 
 def documents(ws: Workspace) -> list[tuple[str, str, str, Path]]:
