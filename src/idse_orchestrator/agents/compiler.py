@@ -151,7 +151,7 @@ def compile_profile(ws: Workspace, project: Project, session: str) -> CompiledPr
         raise ProfileError(
             ws.rel(own_path),
             1,
-            f"{where}{blueprint}; add the section with a ```yaml profile block (docs/agents.md)",
+            f"{where}{blueprint}; add the section with a ```yaml profile block ('idse docs show agents')",
         )
     merged = deep_merge(bp_block.data if bp_block else {}, own_block.data if own_block else {})
     sources = "\0".join(b.sha256 for b in (bp_block, own_block) if b is not None)

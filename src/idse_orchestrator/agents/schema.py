@@ -1,8 +1,9 @@
-"""JSON Schemas of the agent files, generated from their pydantic models.
+"""JSON Schemas of the files idse reads, generated from their pydantic models.
 
-The same schemas ship as data files (``data/*.schema.json``) for editors and other tools that cannot
-import Python; a test keeps them equal to the models. Regenerate them with
-``python -m idse_orchestrator.agents.schema``.
+``agent-registry`` (agent_registry.json), ``agent-profile`` (compiled agent profiles) and ``config``
+(`.idse/config.yaml`). Each carries ``$schema`` (draft 2020-12) and a stable ``$id``. The same schemas
+ship as data files (``data/*.schema.json``) for editors and other tools that cannot import Python; a
+test keeps them equal to the models. Regenerate them with ``python -m idse_orchestrator.agents.schema``.
 """
 
 from __future__ import annotations
@@ -16,11 +17,18 @@ from idse_orchestrator.errors import NotFound
 SCHEMA_FILES: dict[str, str] = {
     "agent-registry": "agent_registry.schema.json",
     "agent-profile": "agent_profile.schema.json",
+    "config": "config.schema.json",
 }
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
-def schema(name: str) -> dict[str, Any]:
-    """The JSON Schema of ``name`` (one of ``SCHEMA_FILES``), generated from its model."""
+def schema_id(name: str) -> str:
+    """A stable identifier (a URN: nothing needs to be fetched from it)."""
+    return f"urn:idse-orchestrator:schema:{name}"
+
+
+def model_schema(name: str) -> dict[str, Any]:
+    """The schema exactly as pydantic generates it from the model (without ``$schema``/``$id``)."""
     if name == "agent-registry":
         from idse_orchestrator.models import AgentRegistry
 
@@ -29,7 +37,42 @@ def schema(name: str) -> dict[str, Any]:
         from idse_orchestrator.agents.profile import AgentProfileSpec
 
         return AgentProfileSpec.model_json_schema()
+    if name == "config":
+        return _config_schema()
     raise NotFound(f"unknown schema {name!r}; schemas are: {', '.join(SCHEMA_FILES)}")
+
+
+def schema(name: str) -> dict[str, Any]:
+    """The JSON Schema of ``name`` (one of ``SCHEMA_FILES``), generated from its model."""
+    return {"$schema": DIALECT, "$id": schema_id(name), **model_schema(name)}
+
+
+def _config_schema() -> dict[str, Any]:
+    """`Config`'s schema, completed with what its validators accept and what the loaders check later:
+    the rule ids of the shipped rule set and their shorthands (``IDSE-A006: error``, ``IDSE-F001: off``),
+    the agent file names, the sync section. Regenerate the data file when the rule set gains a rule."""
+    from idse_orchestrator.agents.files import AGENT_FILE_PATHS
+    from idse_orchestrator.governance.ruleset import load_ruleset
+    from idse_orchestrator.models import Config
+    from idse_orchestrator.sync.settings import SyncSection
+    from idse_orchestrator.sync.store import BACKENDS
+
+    out = Config.model_json_schema()
+    props = out["properties"]
+    props["rules"]["propertyNames"] = {"enum": [r.id for r in load_ruleset().rules]}
+    props["rules"]["additionalProperties"] = {
+        "anyOf": [
+            {"$ref": "#/$defs/RuleOverride"},
+            {"enum": ["error", "warning", "info"], "description": "Shorthand for {severity: <value>}."},
+            {"enum": ["off", "disabled", False], "description": "Shorthand for {enabled: false}."},
+        ]
+    }
+    props["agent_files"]["anyOf"][0]["items"] = {"enum": list(AGENT_FILE_PATHS)}
+    sync = SyncSection.model_json_schema(by_alias=True)
+    sync["properties"]["backend"]["anyOf"][0]["enum"] = sorted(BACKENDS)
+    out["$defs"]["SyncSection"] = sync
+    props["sync"] = {"$ref": "#/$defs/SyncSection"}
+    return out
 
 
 def schema_text(name: str) -> str:

@@ -19,7 +19,7 @@ from idse_orchestrator import __version__
 COMMANDS: dict[str, str] = {
     "init": "workspace_cmds:init",
     "status": "workspace_cmds:status",
-    "docs": "workspace_cmds:docs",
+    "docs": "docs_cmds:docs",
     "session": "session_cmds:session",
     "sessions": "session_cmds:sessions",
     "session-info": "session_cmds:session_info",
@@ -37,6 +37,8 @@ COMMANDS: dict[str, str] = {
     "schema": "agent_cmds:schema",
     "sync": "sync_cmds:sync",
     "migrate": "migrate_cmds:migrate",
+    "mcp": "mcp_cmds:mcp",
+    "completion": "completion:completion",
 }
 
 
@@ -53,8 +55,9 @@ HELP_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...], str], ...] = (
             ("session", "Create or switch sessions, or move one through its lifecycle"),
             ("spawn", "Start a feature session from its parent's intent and context"),
             ("accept", "Record that a stale stage was reviewed against its upstream"),
-            ("docs", "Install the IDSE method documentation into .idse/docs/"),
+            ("docs", "Read the documentation offline; 'docs install' copies the method docs"),
             ("migrate", "Upgrade a workspace of idse-orchestrator 0.1 (--dry-run shows the plan)"),
+            ("completion", "Print the shell completion script (bash, zsh, fish)"),
         ),
         "idse init shop --stack python && idse spawn checkout-flow && idse status",
     ),
@@ -82,7 +85,8 @@ HELP_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...], str], ...] = (
             ("route", "Print the agent that owns a stage"),
             ("generate-agent-files", "Write CLAUDE.md, AGENTS.md and the other agent instruction files"),
             ("compile", "Compile the Agent Profile block of spec.md ('compile agent-spec')"),
-            ("schema", "Print the JSON Schema of agent_registry.json or of an agent profile"),
+            ("schema", "Print a JSON Schema: agent_registry.json, agent profiles, config.yaml"),
+            ("mcp", "Serve this workspace to IDE agents over MCP (stdio)"),
         ),
         "idse route spec && idse generate-agent-files --check",
     ),

@@ -8,12 +8,13 @@ from typing import Any
 import click
 
 from idse_orchestrator.cli.common import echo_json, json_option, open_project, project_option, session_option
+from idse_orchestrator.cli.completion import complete_agents, complete_stages
 from idse_orchestrator.cli.ui import SuggestingGroup
 from idse_orchestrator.workspace import Project, Workspace
 
 # Duplicated from models.AgentMode / agents.schema so that building the parser imports neither.
 AGENT_MODES = ("planning", "implementation")
-SCHEMA_NAMES = ("agent-registry", "agent-profile")
+SCHEMA_NAMES = ("agent-registry", "agent-profile", "config")
 PROFILE_FORMATS = ("yaml", "json")
 
 
@@ -57,7 +58,7 @@ def _print_agents(report: dict[str, Any]) -> None:
 
 
 @agents.command("set-mode")
-@click.argument("agent_id", metavar="AGENT")
+@click.argument("agent_id", metavar="AGENT", shell_complete=complete_agents)
 @click.argument("mode", type=click.Choice(AGENT_MODES))
 @project_option
 @click.pass_context
@@ -73,7 +74,7 @@ def agents_set_mode(ctx: click.Context, agent_id: str, mode: str, project_name: 
 
 
 @click.command()
-@click.argument("stage_name", metavar="STAGE")
+@click.argument("stage_name", metavar="STAGE", shell_complete=complete_stages)
 @project_option
 @session_option
 @json_option
@@ -234,9 +235,10 @@ def _join_documents(texts: list[str], fmt: str) -> str:
 @click.command()
 @click.argument("name", type=click.Choice(SCHEMA_NAMES))
 def schema(name: str) -> int:
-    """Print the JSON Schema of an agent file.
+    """Print a JSON Schema (draft 2020-12, with $schema and $id).
 
-    NAME is agent-registry (agent_registry.json) or agent-profile (compiled agent profiles).
+    NAME is agent-registry (agent_registry.json), agent-profile (compiled agent profiles) or
+    config (.idse/config.yaml; point an editor's YAML support at it).
     """
     from idse_orchestrator.agents.schema import schema_text
 

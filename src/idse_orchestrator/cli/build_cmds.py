@@ -7,6 +7,7 @@ import sys
 import click
 
 from idse_orchestrator.cli.common import echo_json, json_option, open_project, project_option, session_option
+from idse_orchestrator.cli.completion import complete_sessions
 from idse_orchestrator.stages import STAGE_NAMES
 
 
@@ -29,7 +30,7 @@ def _progress_printer(enabled: bool):  # type: ignore[no-untyped-def]
 
 
 @click.command()
-@click.argument("sessions", nargs=-1, metavar="[SESSION]...")
+@click.argument("sessions", nargs=-1, metavar="[SESSION]...", shell_complete=complete_sessions)
 @project_option
 @click.option("--jobs", "-j", type=int, default=1, show_default=True, help="Run tasks in N processes.")
 @click.option("--force", is_flag=True, help="Run every task even when up to date.")
@@ -136,7 +137,15 @@ def build(
 @click.option(
     "--format", "fmt", type=click.Choice(["dot", "mermaid", "json"]), default="mermaid", show_default=True
 )
-@click.option("--session", "-s", "sessions", multiple=True, metavar="S", help="Only this session's tasks.")
+@click.option(
+    "--session",
+    "-s",
+    "sessions",
+    multiple=True,
+    metavar="S",
+    help="Only this session's tasks.",
+    shell_complete=complete_sessions,
+)
 @click.option("--status", "with_status", is_flag=True, help="Colour tasks: up-to-date, stale, failed.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
 def graph(

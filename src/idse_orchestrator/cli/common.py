@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
+from idse_orchestrator.cli.completion import complete_projects, complete_sessions
 from idse_orchestrator.workspace import Project, Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -23,6 +24,7 @@ def project_option(func: F) -> F:
         envvar="IDSE_PROJECT",
         metavar="P",
         help="Project to act on (default: the only one, or IDSE_PROJECT).",
+        shell_complete=complete_projects,
     )(func)
 
 
@@ -32,7 +34,12 @@ def json_option(func: F) -> F:
 
 def session_option(func: F) -> F:
     return click.option(
-        "--session", "-s", "session", metavar="S", help="Session (default: the current one)."
+        "--session",
+        "-s",
+        "session",
+        metavar="S",
+        help="Session (default: the current one).",
+        shell_complete=complete_sessions,
     )(func)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from idse_orchestrator.cli.common import echo_json, json_option, open_project, project_option
+from idse_orchestrator.cli.completion import complete_sessions
 from idse_orchestrator.cli.ui import SuggestingGroup, plain, table
 from idse_orchestrator.light import SESSION_STATUSES
 
@@ -28,7 +29,7 @@ def session_create(session_id: str, project_name: str | None) -> int:
 
 
 @session.command("switch")
-@click.argument("session_id")
+@click.argument("session_id", shell_complete=complete_sessions)
 @project_option
 def session_switch(session_id: str, project_name: str | None) -> int:
     """Make SESSION_ID the current session."""
@@ -41,7 +42,7 @@ def session_switch(session_id: str, project_name: str | None) -> int:
 
 
 @session.command("set-status")
-@click.argument("session_id")
+@click.argument("session_id", shell_complete=complete_sessions)
 @click.argument("status", type=click.Choice(SESSION_STATUSES))
 @project_option
 def session_set_status(session_id: str, status: str, project_name: str | None) -> int:
@@ -83,7 +84,7 @@ def sessions(project_name: str | None, as_json: bool) -> int:
 
 
 @click.command("session-info")
-@click.argument("session_id")
+@click.argument("session_id", shell_complete=complete_sessions)
 @project_option
 @json_option
 def session_info(session_id: str, project_name: str | None, as_json: bool) -> int:
@@ -102,7 +103,13 @@ def session_info(session_id: str, project_name: str | None, as_json: bool) -> in
 
 @click.command()
 @click.argument("session_id")
-@click.option("--from", "parent", metavar="SESSION", help="Parent session (default: __blueprint__).")
+@click.option(
+    "--from",
+    "parent",
+    metavar="SESSION",
+    help="Parent session (default: __blueprint__).",
+    shell_complete=complete_sessions,
+)
 @project_option
 def spawn(session_id: str, parent: str | None, project_name: str | None) -> int:
     """Create feature session SESSION_ID from a parent's intent and context; it becomes current."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from idse_orchestrator.cli.common import echo_json, json_option, open_project, project_option
+from idse_orchestrator.cli.completion import complete_sessions, complete_stages
 from idse_orchestrator.cli.ui import SuggestingGroup, plain
 from idse_orchestrator.errors import IdseError
 
@@ -81,7 +82,7 @@ def sync() -> None:
     """Mirror the project's documents to a remote store and back (three-way, conflicts kept).
 
     The remote is set in the sync: section of .idse/config.yaml and IDSE_SYNC_* variables; the
-    token comes only from IDSE_SYNC_TOKEN. See docs/sync.md.
+    token comes only from IDSE_SYNC_TOKEN. Read more: 'idse docs show sync'.
     """
 
 
@@ -140,7 +141,14 @@ def sync_init(project_name: str | None) -> int:
 
 @sync.command("status")
 @project_option
-@click.option("--session", "-s", "session", metavar="S", help="Only this session (default: all).")
+@click.option(
+    "--session",
+    "-s",
+    "session",
+    metavar="S",
+    help="Only this session (default: all).",
+    shell_complete=complete_sessions,
+)
 @json_option
 def sync_status(project_name: str | None, session: str | None, as_json: bool) -> int:
     """Compare each document with the remote: in-sync, local-ahead, remote-ahead, conflict, …-only.
@@ -252,9 +260,14 @@ def _transfer_options(func: Any) -> Any:
     func = click.option("--dry-run", is_flag=True, help="Show what would be transferred; change nothing.")(
         func
     )
-    func = click.option("--session", "-s", "session", metavar="S", help="Only this session (default: all).")(
-        func
-    )
+    func = click.option(
+        "--session",
+        "-s",
+        "session",
+        metavar="S",
+        help="Only this session (default: all).",
+        shell_complete=complete_sessions,
+    )(func)
     return project_option(func)
 
 
@@ -273,8 +286,8 @@ def sync_pull(project_name: str | None, session: str | None, dry_run: bool, as_j
 
 
 @sync.command("resolve")
-@click.argument("session_id")
-@click.argument("stage")
+@click.argument("session_id", shell_complete=complete_sessions)
+@click.argument("stage", shell_complete=complete_stages)
 @click.option("--ours", is_flag=True, help="Keep the local document and upload it.")
 @click.option("--theirs", is_flag=True, help="Take the remote document, replacing the local one.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")

@@ -14,6 +14,7 @@ from idse_orchestrator.cli.common import (
     open_workspace,
     project_option,
 )
+from idse_orchestrator.cli.completion import complete_rules, complete_sessions
 from idse_orchestrator.cli.ui import SuggestingGroup, paint, plain
 
 if TYPE_CHECKING:
@@ -23,7 +24,13 @@ if TYPE_CHECKING:
 @click.command()
 @project_option
 @click.option(
-    "--session", "-s", "sessions", multiple=True, metavar="S", help="Session to validate (repeatable)."
+    "--session",
+    "-s",
+    "sessions",
+    multiple=True,
+    metavar="S",
+    help="Session to validate (repeatable).",
+    shell_complete=complete_sessions,
 )
 @click.option("--all", "all_sessions", is_flag=True, help="Validate every session of the project.")
 @click.option(
@@ -34,7 +41,14 @@ if TYPE_CHECKING:
     show_default=True,
 )
 @click.option("--strict", is_flag=True, help="Warnings fail the run too.")
-@click.option("--rule", "rules", multiple=True, metavar="ID", help="Only report these rule ids (repeatable).")
+@click.option(
+    "--rule",
+    "rules",
+    multiple=True,
+    metavar="ID",
+    help="Only report these rule ids (repeatable).",
+    shell_complete=complete_rules,
+)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report to a file.")
 def validate(
     project_name: str | None,
@@ -90,25 +104,9 @@ def rules(ctx: click.Context, as_json: bool) -> int:
         return 0
     ruleset = _ruleset()
     if as_json:
-        echo_json(
-            {
-                "rule_set_version": ruleset.version,
-                "overrides": list(ruleset.overrides),
-                "rules": [
-                    {
-                        "id": r.id,
-                        "article": r.article,
-                        "title": r.title,
-                        "severity": r.severity,
-                        "enabled": r.enabled,
-                        "scope": r.scope,
-                        "stages": list(r.stages),
-                        "check": r.check,
-                    }
-                    for r in ruleset.rules
-                ],
-            }
-        )
+        from idse_orchestrator.governance.report import ruleset_data
+
+        echo_json(ruleset_data(ruleset))
         return 0
     click.echo(f"rule set {ruleset.version}")
     for r in ruleset.rules:
@@ -132,7 +130,7 @@ def _ruleset() -> RuleSet:
 
 
 @rules.command("show")
-@click.argument("rule_id")
+@click.argument("rule_id", shell_complete=complete_rules)
 @json_option
 def rules_show(rule_id: str, as_json: bool) -> int:
     """Explain one rule: article, what it checks, how to fix it."""

@@ -1,4 +1,4 @@
-"""`idse init`, `idse status`, `idse docs`."""
+"""`idse init`, `idse status`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from idse_orchestrator.cli.common import echo_json, json_option, open_project, project_option, session_option
-from idse_orchestrator.cli.ui import SuggestingGroup, paint
+from idse_orchestrator.cli.ui import paint
 
 
 @click.command()
@@ -59,30 +59,4 @@ def status(project_name: str | None, session: str | None, as_json: bool, why: bo
     validation = report["validation_status"]
     click.echo(f"validation  {paint(validation, validation)}")
     click.echo(f"last sync   {report['last_sync'] or 'never'}")
-    return 0
-
-
-@click.group(cls=SuggestingGroup)
-def docs() -> None:
-    """The IDSE method documentation."""
-
-
-@docs.command("install")
-@click.option("--force", is_flag=True, help="Overwrite docs that were edited.")
-@json_option
-def docs_install(force: bool, as_json: bool) -> int:
-    """Write the IDSE method docs into .idse/docs/ (edited files are kept unless --force)."""
-    from idse_orchestrator.cli.common import open_workspace
-    from idse_orchestrator.docs import install_docs
-
-    ws = open_workspace()
-    result = install_docs(ws, force=force)
-    if as_json:
-        echo_json(result)
-        return 0
-    for key in ("written", "kept"):
-        for path in result[key]:
-            click.echo(f"{key:<8} {path}")
-    if result["kept"]:
-        click.echo("Edited docs were kept; use --force to overwrite them.")
     return 0

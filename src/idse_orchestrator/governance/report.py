@@ -97,6 +97,27 @@ def _hint_lines(hint: str) -> list[str]:
     )
 
 
+def ruleset_data(ruleset: RuleSet) -> dict[str, Any]:
+    """The rule set as JSON data (`idse rules --json`, the MCP resource idse://rules)."""
+    return {
+        "rule_set_version": ruleset.version,
+        "overrides": list(ruleset.overrides),
+        "rules": [
+            {
+                "id": r.id,
+                "article": r.article,
+                "title": r.title,
+                "severity": r.severity,
+                "enabled": r.enabled,
+                "scope": r.scope,
+                "stages": list(r.stages),
+                "check": r.check,
+            }
+            for r in ruleset.rules
+        ],
+    }
+
+
 def render_json(findings: list[Finding], ruleset: RuleSet, sessions: int) -> str:
     data = {
         "rule_set_version": ruleset.version,

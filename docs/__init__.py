@@ -1,0 +1,1 @@
+"""The reference documentation, shipped in the wheel as ``idse_orchestrator.manual`` (`idse docs`)."""
