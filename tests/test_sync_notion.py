@@ -74,9 +74,9 @@ def test_more_than_100_blocks_go_in_several_requests(
 ) -> None:
     # Smaller blocks than the store's default, so a 200 KB document needs over 100 of them: the
     # creating request cannot hold them all, and appends are split at 100 blocks.
-    from idse_orchestrator.sync.backends import notion
+    from idse_orchestrator.sync.backends import notion_blocks
 
-    monkeypatch.setattr(notion, "BLOCK_BYTES", 2_100)
+    monkeypatch.setattr(notion_blocks, "BLOCK_BYTES", 2_100)
     big = "".join(f"{i:07d} exact text with trailing spaces   \n" for i in range(5_000))
     wss.write("a", "plan", big)
     assert wss.run("a", "sync", "push").exit_code == 0

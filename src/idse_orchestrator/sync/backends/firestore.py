@@ -30,13 +30,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
 
 from idse_orchestrator.errors import RemoteError, UsageError
+from idse_orchestrator.sync.backends.firestore_auth import CREDENTIALS_ENV, GoogleAuth, gcp_project
 from idse_orchestrator.sync.backends.http import Bearer, HttpClient, is_loopback
 from idse_orchestrator.sync.redact import redact
 from idse_orchestrator.sync.settings import SyncSettings
@@ -45,9 +45,6 @@ from idse_orchestrator.workspace import Workspace
 
 API = "https://firestore.googleapis.com"
 EMULATOR_ENV = "FIRESTORE_EMULATOR_HOST"
-CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
-SCOPE = "https://www.googleapis.com/auth/datastore"
-INSTALL_HINT = "the firestore sync backend needs google-auth: pip install 'idse-orchestrator[firestore]'"
 # Content kept in the main document up to this many UTF-8 bytes (Firestore: 1 MiB per document).
 INLINE_BYTES = 900_000
 # One batchWrite/batchGet request: at most this many documents and about this much content.
@@ -90,54 +87,12 @@ def split_utf8(text: str, limit: int) -> list[str]:
     return pieces
 
 
-class _GoogleAuth(requests.auth.AuthBase):
-    """An OAuth access token from a service-account key, refreshed before it expires."""
-
-    def __init__(self, path: str) -> None:
-        try:
-            from google.auth.transport.requests import Request
-            from google.oauth2 import service_account
-        except ImportError:
-            raise UsageError(INSTALL_HINT) from None
-        try:
-            self.credentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
-                path, scopes=[SCOPE]
-            )
-        except (OSError, ValueError, KeyError) as exc:
-            raise UsageError(
-                f"{CREDENTIALS_ENV}: not a readable service-account key file ({type(exc).__name__})"
-            ) from None
-        self._request = Request
-        self._lock = threading.Lock()
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        from google.auth.exceptions import GoogleAuthError
-
-        with self._lock:
-            if not self.credentials.valid:
-                try:
-                    self.credentials.refresh(self._request())
-                except GoogleAuthError as exc:
-                    # The library's text may quote the token endpoint's answer: only its kind is shown.
-                    raise RemoteError(
-                        f"cannot obtain a Google access token ({type(exc).__name__}); "
-                        f"check the service account in {CREDENTIALS_ENV}"
-                    ) from None
-            request.headers["Authorization"] = f"Bearer {self.credentials.token}"
-        return request
-
-    def __repr__(self) -> str:
-        return "<google credentials>"
-
-
 class FirestoreStore:
-    def __init__(
-        self, settings: SyncSettings, api: str, auth: requests.auth.AuthBase, gcp_project: str
-    ) -> None:
+    def __init__(self, settings: SyncSettings, api: str, auth: requests.auth.AuthBase, gcp: str) -> None:
         self.settings = settings
         self.project = settings.project
         self.database = settings.database or "(default)"
-        self.name_root = f"projects/{gcp_project}/databases/{self.database}/documents"
+        self.name_root = f"projects/{gcp}/databases/{self.database}/documents"
         self.description = f"firestore {redact(api)} {self.name_root} (project {self.project})"
         self.concurrency = settings.concurrency
         hint = f"check the service account in {CREDENTIALS_ENV}"
@@ -405,24 +360,6 @@ class FirestoreStore:
         self.http.close()
 
 
-def _gcp_project(settings: SyncSettings, key_file: str | None) -> str:
-    if settings.gcp_project:
-        return settings.gcp_project
-    if os.environ.get("GOOGLE_CLOUD_PROJECT"):
-        return os.environ["GOOGLE_CLOUD_PROJECT"]
-    if key_file:
-        try:
-            with open(key_file, encoding="utf-8") as handle:
-                found = json.load(handle).get("project_id")
-        except (OSError, ValueError, AttributeError):
-            found = None
-        if isinstance(found, str) and found:
-            return found
-    raise UsageError(
-        "the firestore backend needs the Google Cloud project: set sync.gcp_project or IDSE_SYNC_GCP_PROJECT"
-    )
-
-
 def open_store(settings: SyncSettings, ws: Workspace) -> FirestoreStore:
     if settings.database is not None and not re.fullmatch(
         r"\(default\)|[a-z][a-z0-9-]{2,62}", settings.database
@@ -433,7 +370,7 @@ def open_store(settings: SyncSettings, ws: Workspace) -> FirestoreStore:
         # The emulator takes any project and no credentials ("owner" bypasses its security rules).
         if not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+:\d{1,5}", emulator):
             raise UsageError(f"{EMULATOR_ENV}: expected host:port, got {emulator[:100]!r}")
-        return FirestoreStore(settings, f"http://{emulator}", Bearer("owner"), _gcp_project(settings, None))
+        return FirestoreStore(settings, f"http://{emulator}", Bearer("owner"), gcp_project(settings, None))
     key_file = os.environ.get(CREDENTIALS_ENV)
     if not key_file:
         raise UsageError(
@@ -448,4 +385,4 @@ def open_store(settings: SyncSettings, ws: Workspace) -> FirestoreStore:
         raise UsageError(
             f"refusing to send Google credentials over plain http to {parts.hostname}; use https"
         )
-    return FirestoreStore(settings, api, _GoogleAuth(key_file), _gcp_project(settings, key_file))
+    return FirestoreStore(settings, api, GoogleAuth(key_file), gcp_project(settings, key_file))

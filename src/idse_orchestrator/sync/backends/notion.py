@@ -6,12 +6,10 @@ session per thread), with 429 waited out as ``Retry-After`` asks. ``Notion-Versi
 
 Each page has the properties ``project``, ``session``, ``stage``, ``sha256`` (text), ``revision``
 (number) and ``writer`` (text: the id of the write that made the current content). The exact
-Markdown is stored as code blocks (language Markdown, readable in Notion) whose rich text is cut
-into segments of at most 2,000 characters (counted in UTF-16 units, as Notion does), at most 100
-segments per block, appended at most 100 blocks per request; blocks are never nested. Each block's
-caption names its write and position (``idse <writer> <i>/<n>``): a reader takes exactly the blocks
-of the page's current writer, joins them, and the engine checks the result against ``sha256``.
-Nothing else on the page is read, so edits made in Notion are never mistaken for the document.
+Markdown is stored in code blocks laid out as ``notion_blocks`` describes (within Notion's limits:
+2,000 characters per rich-text segment, 100 blocks per request, no nesting); a reader takes exactly
+the blocks of the page's current writer, and the engine checks the text against ``sha256``. Nothing
+else on the page is read, so edits made in Notion are never mistaken for the document.
 
 Notion has no conditional write, so a write is checked around: the page's revision and
 ``last_edited_time`` (the revision token is ``<revision>@<last_edited_time>``) must equal the base
@@ -32,6 +30,14 @@ from urllib.parse import quote, urlsplit
 
 from idse_orchestrator.errors import RemoteError, UsageError
 from idse_orchestrator.sync.backends.http import Bearer, HttpClient, is_loopback
+from idse_orchestrator.sync.backends.notion_blocks import (
+    TEXT_PROPERTIES,
+    Page,
+    code_blocks,
+    requests_of,
+    rich,
+    text_of,
+)
 from idse_orchestrator.sync.redact import redact
 from idse_orchestrator.sync.settings import SyncSettings
 from idse_orchestrator.sync.store import Artifact, ArtifactRef, WriteResult
@@ -39,123 +45,10 @@ from idse_orchestrator.workspace import Workspace
 
 API = "https://api.notion.com"
 NOTION_VERSION = "2022-06-28"
-SEGMENT = 2000  # characters per rich-text segment
-SEGMENTS_PER_BLOCK = 100
-BLOCKS_PER_REQUEST = 100
 PAGE_SIZE = 100
-# JSON bytes per code block and per request, below Notion's 500 KB payload limit.
-BLOCK_BYTES = 60_000
-REQUEST_BYTES = 400_000
 DATABASE_TITLE = "idse design store"
-TEXT_PROPERTIES = ("project", "session", "stage", "sha256", "writer")
 STATE_KEY = ("", "")  # the project state page: empty session and stage
-_CAPTION = re.compile(r"^idse ([0-9a-f]{16}) (\d{1,6})/(\d{1,6})$")
 _ID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
-
-
-def utf16_len(text: str) -> int:
-    return len(text) + sum(1 for c in text if ord(c) > 0xFFFF)
-
-
-def segments(text: str, limit: int = SEGMENT) -> list[str]:
-    """``text`` cut into pieces of at most ``limit`` UTF-16 units, never inside a character."""
-    out: list[str] = []
-    start, size = 0, 0
-    for i, char in enumerate(text):
-        width = 2 if ord(char) > 0xFFFF else 1
-        if size + width > limit:
-            out.append(text[start:i])
-            start, size = i, 0
-        size += width
-    if start < len(text) or not out:
-        out.append(text[start:])
-    return out
-
-
-def _rich(text: str) -> list[dict[str, Any]]:
-    return [{"type": "text", "text": {"content": part}} for part in segments(text)] if text else []
-
-
-def code_blocks(content: str, writer: str) -> list[dict[str, Any]]:
-    """The blocks holding ``content`` exactly, captioned with ``writer`` and their position."""
-    groups: list[list[str]] = [[]]
-    size = 0
-    for part in segments(content):
-        weight = len(json.dumps(part)) + 40
-        if groups[-1] and (len(groups[-1]) >= SEGMENTS_PER_BLOCK or size + weight > BLOCK_BYTES):
-            groups.append([])
-            size = 0
-        groups[-1].append(part)
-        size += weight
-    total = len(groups)
-    return [
-        {
-            "object": "block",
-            "type": "code",
-            "code": {
-                "language": "markdown",
-                "rich_text": [{"type": "text", "text": {"content": p}} for p in group if p],
-                "caption": _rich(f"idse {writer} {i + 1}/{total}"),
-            },
-        }
-        for i, group in enumerate(groups)
-    ]
-
-
-def requests_of(blocks: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    """``blocks`` in append requests of at most 100 blocks and ``REQUEST_BYTES`` of JSON."""
-    batch: list[dict[str, Any]] = []
-    size = 0
-    for block in blocks:
-        weight = len(json.dumps(block))
-        if batch and (len(batch) >= BLOCKS_PER_REQUEST or size + weight > REQUEST_BYTES):
-            yield batch
-            batch, size = [], 0
-        batch.append(block)
-        size += weight
-    if batch:
-        yield batch
-
-
-def _plain(prop: Any) -> str | None:
-    """The text of a title or rich_text property value, ``None`` if it is not one."""
-    if not isinstance(prop, dict):
-        return None
-    items = prop.get(prop.get("type") or "")
-    if not isinstance(items, list):
-        return None
-    return "".join(
-        str(i.get("plain_text", i.get("text", {}).get("content", ""))) for i in items if isinstance(i, dict)
-    )
-
-
-class _Page:
-    """What a page's properties say, validated loosely: bad values become a refusal, not a crash."""
-
-    def __init__(self, raw: dict[str, Any]) -> None:
-        props = raw.get("properties") if isinstance(raw.get("properties"), dict) else {}
-        assert isinstance(props, dict)
-        self.id = str(raw.get("id") or "")
-        self.created = str(raw.get("created_time") or "")
-        self.edited = str(raw.get("last_edited_time") or "")
-        self.archived = bool(raw.get("archived") or raw.get("in_trash"))
-        self.project, self.session, self.stage, self.sha256, self.writer = (
-            _plain(props.get(name)) or "" for name in TEXT_PROPERTIES
-        )
-        number = props.get("revision", {}).get("number") if isinstance(props.get("revision"), dict) else None
-        self.revision = int(number) if isinstance(number, (int, float)) and 0 <= number < 2**53 else -1
-
-    @property
-    def token(self) -> str:
-        return f"{self.revision}@{self.edited}"
-
-    @property
-    def committed(self) -> bool:
-        return self.revision >= 1 and bool(self.writer)
-
-    def rank(self) -> tuple[int, str, str]:
-        """Among pages for one artifact (a lost creation race), the lowest rank is the one kept."""
-        return (0 if self.committed else 1, self.created, self.id)
 
 
 class NotionStore:
@@ -248,7 +141,7 @@ class NotionStore:
             self._title = next(name for name, kind in types.items() if kind == "title")
         return self._title
 
-    def _query(self, key: tuple[str, str] | None = None) -> list[_Page]:
+    def _query(self, key: tuple[str, str] | None = None) -> list[Page]:
         conditions = [{"property": "project", "rich_text": {"equals": self.project}}]
         if key is not None:
             for name, value in zip(("session", "stage"), key, strict=True):
@@ -256,47 +149,27 @@ class NotionStore:
                     {"property": name, "rich_text": {"equals": value} if value else {"is_empty": True}}
                 )
         body = {"filter": {"and": conditions}}
-        pages = [_Page(raw) for raw in self._paged("POST", f"/databases/{self._database()}/query", body)]
+        pages = [Page(raw) for raw in self._paged("POST", f"/databases/{self._database()}/query", body)]
         return [p for p in pages if not p.archived and p.project == self.project]
 
-    def _current(self, key: tuple[str, str]) -> list[_Page]:
+    def _current(self, key: tuple[str, str]) -> list[Page]:
         """The live pages of one artifact, the one kept first."""
         pages = [p for p in self._query(key) if (p.session, p.stage) == key]
-        return sorted(pages, key=_Page.rank)
+        return sorted(pages, key=Page.rank)
 
-    def _page(self, page_id: str) -> _Page:
-        return _Page(self._call("GET", f"/pages/{page_id}"))
+    def _page(self, page_id: str) -> Page:
+        return Page(self._call("GET", f"/pages/{page_id}"))
 
     # -- content -----------------------------------------------------------------------------------
     def _blocks(self, page_id: str) -> list[dict[str, Any]]:
         return list(self._paged("GET", f"/blocks/{page_id}/children"))
-
-    @staticmethod
-    def _text(blocks: list[dict[str, Any]], writer: str) -> str | None:
-        """The content written by ``writer``: its captioned code blocks, complete and in order."""
-        parts: dict[int, str] = {}
-        total = 0
-        for block in blocks:
-            code = block.get("code") if block.get("type") == "code" else None
-            if not isinstance(code, dict):
-                continue
-            caption = _CAPTION.match(_plain({"type": "caption", "caption": code.get("caption")}) or "")
-            if caption is None or caption.group(1) != writer:
-                continue
-            total = int(caption.group(3))
-            parts[int(caption.group(2))] = (
-                _plain({"type": "rich_text", "rich_text": code.get("rich_text")}) or ""
-            )
-        if total == 0 or sorted(parts) != list(range(1, total + 1)):
-            return None
-        return "".join(parts[i] for i in range(1, total + 1))
 
     def _read(self, page_id: str, key: tuple[str, str]) -> Artifact | None:
         for _ in range(2):  # a write switching the page between our two requests: read again
             page = self._page(page_id)
             if page.archived or not page.committed:
                 return None
-            text = self._text(self._blocks(page_id), page.writer)
+            text = text_of(self._blocks(page_id), page.writer)
             if text is not None:
                 return Artifact(page.session, page.stage, text, page.sha256, page.token)
         where = f"notion page {page_id} ({key[0][:64]}/{key[1][:64]})"
@@ -316,9 +189,9 @@ class NotionStore:
 
     def _properties(self, key: tuple[str, str], sha256: str, revision: int, writer: str) -> dict[str, Any]:
         title = f"{key[0]} / {key[1]}" if key != STATE_KEY else f"{self.project} / project state"
-        props: dict[str, Any] = {self._schema(): {"title": _rich(title)}, "revision": {"number": revision}}
+        props: dict[str, Any] = {self._schema(): {"title": rich(title)}, "revision": {"number": revision}}
         values = dict(zip(TEXT_PROPERTIES, (self.project, *key, sha256, writer), strict=True))
-        props.update({name: {"rich_text": _rich(value)} for name, value in values.items()})
+        props.update({name: {"rich_text": rich(value)} for name, value in values.items()})
         return props
 
     # -- writes ------------------------------------------------------------------------------------
@@ -349,9 +222,9 @@ class NotionStore:
             "properties": props,
             "children": first if whole else [],
         }
-        page = _Page(self._call("POST", "/pages", body))
+        page = Page(self._call("POST", "/pages", body))
         pages = [page, *(p for p in self._current(key) if p.id != page.id)]
-        winner = min(pages, key=_Page.rank)
+        winner = min(pages, key=Page.rank)
         # Created twice (by someone else too, or by a retry of ours whose answer was lost): one page
         # is kept, by a rule every writer applies alike; our other copies go to the trash.
         for extra in pages:
@@ -392,7 +265,7 @@ class NotionStore:
     # -- the interface -----------------------------------------------------------------------------
     def list_artifacts(self) -> list[ArtifactRef]:
         self._schema()
-        kept: dict[tuple[str, str], _Page] = {}
+        kept: dict[tuple[str, str], Page] = {}
         for page in self._query():
             key = (page.session, page.stage)
             if key == STATE_KEY or not page.committed:
@@ -454,7 +327,7 @@ class NotionStore:
             if found is None:
                 body = {
                     "parent": {"type": "page_id", "page_id": self.parent_page},
-                    "title": _rich(DATABASE_TITLE),
+                    "title": rich(DATABASE_TITLE),
                     "properties": {
                         "Name": {"title": {}},
                         **{name: {"rich_text": {}} for name in TEXT_PROPERTIES},
