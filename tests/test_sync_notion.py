@@ -312,3 +312,21 @@ def test_token_never_printed(wss: Workspaces, remote: NotionRemote, monkeypatch:
     assert missing.exit_code == 2 and "IDSE_SYNC_TOKEN" in one_line_error(missing)
     for result in outputs:
         assert TOKEN not in result.output
+
+
+def test_settings_from_config_yaml(
+    remote: NotionRemote, wss: Workspaces, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("IDSE_SYNC_BACKEND", "IDSE_SYNC_DATABASE", "IDSE_SYNC_URL"):
+        monkeypatch.delenv(name)
+    config = wss.path("a") / ".idse/config.yaml"
+    config.write_text(
+        config.read_text()
+        + f"sync:\n  backend: notion\n  url: {remote.server.url}\n  database: {remote.database}\n"
+    )
+    shown = json.loads(wss.run("a", "sync", "config", "--json").stdout)
+    assert shown["settings"]["database"] == remote.database and shown["sources"]["database"] == "config"
+    assert wss.run("a", "sync", "push").exit_code == 0
+    monkeypatch.setenv("IDSE_SYNC_DATABASE", "not an id")
+    bad = wss.run("a", "sync", "status")
+    assert bad.exit_code == 2 and "IDSE_SYNC_DATABASE" in one_line_error(bad)

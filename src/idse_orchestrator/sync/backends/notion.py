@@ -69,6 +69,8 @@ class NotionStore:
         )
         self._title: str | None = None
         self._pages: dict[tuple[str, str], str] = {}  # page ids seen by the last listing
+        # Pages as listed, until written: a read of an unchanged page then needs only its blocks.
+        self._listed: dict[tuple[str, str], Page] = {}
 
     # -- requests ----------------------------------------------------------------------------------
     def _call(self, method: str, path: str, body: Any = None, ok: tuple[int, ...] = (200,)) -> Any:
@@ -165,6 +167,13 @@ class NotionStore:
         return list(self._paged("GET", f"/blocks/{page_id}/children"))
 
     def _read(self, page_id: str, key: tuple[str, str]) -> Artifact | None:
+        listed = self._listed.get(key)
+        if listed is not None and listed.id == page_id:
+            # The blocks of the version listed, if they are all still there, are that version
+            # exactly (a newer write deletes them only after switching the page to its own).
+            text = text_of(self._blocks(page_id), listed.writer)
+            if text is not None:
+                return Artifact(listed.session, listed.stage, text, listed.sha256, listed.token)
         for _ in range(2):  # a write switching the page between our two requests: read again
             page = self._page(page_id)
             if page.archived or not page.committed:
@@ -196,6 +205,7 @@ class NotionStore:
 
     # -- writes ------------------------------------------------------------------------------------
     def _write(self, key: tuple[str, str], content: str, sha256: str, base: str | None) -> WriteResult:
+        self._listed.pop(key, None)
         pages = self._current(key) if base is None or key not in self._pages else []
         if base is None:
             if pages and pages[0].committed:
@@ -273,9 +283,9 @@ class NotionStore:
             if key not in kept or page.rank() < kept[key].rank():
                 kept[key] = page
         refs: list[ArtifactRef] = []
-        self._pages = {}
+        self._pages, self._listed = {}, {}
         for key, page in sorted(kept.items()):
-            self._pages[key] = page.id
+            self._pages[key], self._listed[key] = page.id, page
             if not re.fullmatch(r"[0-9a-f]{64}", page.sha256):
                 refs.append(ArtifactRef.refused(*key, "invalid sha256 property"))
             else:
