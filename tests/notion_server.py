@@ -138,7 +138,9 @@ class NotionServer:
         writer = plain(pages[0]["properties"]["writer"]["rich_text"])
         parts: dict[int, str] = {}  # by position: a retried append may have added a block twice
         for block_id in self.children[pages[0]["id"]]:
-            code = self.blocks[block_id]["code"]
+            code = self.blocks[block_id].get("code")
+            if code is None:
+                continue
             caption = plain(code["caption"])
             if caption.startswith(f"idse {writer} "):
                 parts[int(caption.split()[2].split("/")[0])] = plain(code["rich_text"])

@@ -157,15 +157,29 @@ def test_a_concurrent_write_is_a_conflict_never_an_overwrite(
 
 
 def test_an_edit_made_in_notion_is_never_overwritten(wss: Workspaces, remote: NotionRemote) -> None:
-    """Someone edits the page in Notion (last_edited_time moves): the next push is a conflict."""
+    """Someone adds a note to the page in Notion (last_edited_time moves): the next push is a
+    conflict, and once settled, the note is still there and never read as part of the document."""
     assert wss.run("a", "sync", "push").exit_code == 0
-    page = remote.server.find(PROJECT, BLUEPRINT, "spec")[0]
-    remote.server.tick()
-    page["last_edited_time"] = remote.server.now()
+    assert wss.run("b", "sync", "pull").exit_code == 0
+    server = remote.server
+    page = server.find(PROJECT, BLUEPRINT, "spec")[0]
+    note = {
+        "type": "paragraph",
+        "paragraph": {"rich_text": [{"type": "text", "text": {"content": "a note"}}]},
+    }
+    server._add_blocks(page["id"], [note])
+    server.tick()
+    page["last_edited_time"] = server.now()
     wss.write("a", "spec", "# a's spec\n")
     result = wss.run("a", "sync", "push")
     assert result.exit_code == 1 and "conflict" in result.stdout
-    assert content(remote, "spec") != "# a's spec\n"
+    assert content(remote, "spec") == wss.read("b", "spec")
+    assert wss.run("a", "sync", "resolve", BLUEPRINT, "spec", "--ours", "--yes").exit_code == 0
+    assert content(remote, "spec") == "# a's spec\n"
+    kinds = [server.blocks[b]["type"] for b in server.children[page["id"]]]
+    assert kinds.count("paragraph") == 1 and kinds.count("code") == 1
+    assert wss.run("b", "sync", "pull").exit_code == 0
+    assert wss.read("b", "spec") == "# a's spec\n"
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,7 @@ from idse_orchestrator.sync.backends.http import Bearer, HttpClient, is_loopback
 from idse_orchestrator.sync.backends.notion_blocks import (
     TEXT_PROPERTIES,
     Page,
+    captioned,
     code_blocks,
     requests_of,
     rich,
@@ -256,7 +257,9 @@ class NotionStore:
             return WriteResult(False, None, None)
         if before.token != base:
             return WriteResult(False, before.token, before.sha256 or None)
-        old = [str(b.get("id")) for b in self._blocks(page_id)]
+        # Only the blocks of the version replaced are removed later: anything else on the page (a
+        # person's notes, the blocks of a write in progress elsewhere) is left alone.
+        old = [str(b.get("id")) for b in self._blocks(page_id) if (captioned(b) or ("",))[0] == before.writer]
         writer = uuid.uuid4().hex[:16]
         mine = self._append(page_id, code_blocks(content, writer))
         # Our own blocks changed last_edited_time: from here the revision and writer are compared.

@@ -125,19 +125,28 @@ class Page:
         return (0 if self.committed else 1, self.created, self.id)
 
 
+def captioned(block: dict[str, Any]) -> tuple[str, int, int, str] | None:
+    """An idse code block's (writer, position, count, text); ``None`` for any other block."""
+    code = block.get("code") if block.get("type") == "code" else None
+    if not isinstance(code, dict):
+        return None
+    caption = _CAPTION.match(plain({"type": "caption", "caption": code.get("caption")}) or "")
+    if caption is None:
+        return None
+    text = plain({"type": "rich_text", "rich_text": code.get("rich_text")}) or ""
+    return caption.group(1), int(caption.group(2)), int(caption.group(3)), text
+
+
 def text_of(blocks: list[dict[str, Any]], writer: str) -> str | None:
     """The content written by ``writer``: its captioned code blocks, complete and in order."""
     parts: dict[int, str] = {}
     total = 0
     for block in blocks:
-        code = block.get("code") if block.get("type") == "code" else None
-        if not isinstance(code, dict):
+        found = captioned(block)
+        if found is None or found[0] != writer:
             continue
-        caption = _CAPTION.match(plain({"type": "caption", "caption": code.get("caption")}) or "")
-        if caption is None or caption.group(1) != writer:
-            continue
-        total = int(caption.group(3))
-        parts[int(caption.group(2))] = plain({"type": "rich_text", "rich_text": code.get("rich_text")}) or ""
+        total = found[2]
+        parts[found[1]] = found[3]
     if total == 0 or sorted(parts) != list(range(1, total + 1)):
         return None
     return "".join(parts[i] for i in range(1, total + 1))
