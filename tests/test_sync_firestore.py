@@ -297,3 +297,34 @@ def test_missing_google_auth_names_the_extra(
     result = wss.run("a", "sync", "status")
     assert result.exit_code == 2
     assert "pip install 'idse-orchestrator[firestore]'" in one_line_error(result)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "GOOGLE_APPLICATION_CREDENTIALS"),
+        ({"FIRESTORE_EMULATOR_HOST": "not a host"}, "expected host:port"),
+        ({"FIRESTORE_EMULATOR_HOST": "127.0.0.1:9", "IDSE_SYNC_GCP_PROJECT": ""}, "Google Cloud project"),
+        ({"GOOGLE_APPLICATION_CREDENTIALS": "/nonexistent/key.json"}, "not a readable service-account key"),
+        (
+            {"FIRESTORE_EMULATOR_HOST": "127.0.0.1:9", "IDSE_SYNC_DATABASE": "Bad_DB"},
+            "not a Firestore database id",
+        ),
+    ],
+)
+def test_configuration_errors_are_one_line(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    expected: str,
+) -> None:
+    """Checked before any request: no emulator needed."""
+    for name in ("FIRESTORE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT"):
+        monkeypatch.delenv(name, raising=False)
+    values = {"IDSE_SYNC_BACKEND": "firestore", "IDSE_SYNC_GCP_PROJECT": "demo-project", **env}
+    sync_env(monkeypatch, **{k: v for k, v in values.items() if v})
+    w = Workspaces(tmp_path, monkeypatch, capsys)
+    w.make("a")
+    result = w.run("a", "sync", "status")
+    assert result.exit_code == 2 and expected in one_line_error(result)
