@@ -9,7 +9,8 @@ the proxy receives, like ``artifact_core_server``):
 - ``"429"``: answer 429 RESOURCE_EXHAUSTED with ``Retry-After: <retry_after>``, without forwarding;
 - ``"500"``: answer 500 without forwarding;
 - ``"timeout"``: read the request, wait ``delay`` seconds, close without forwarding;
-- ``"drop-after"``: forward (the write lands), then close without an answer (the reply is lost).
+- ``"drop-after"``: forward (the write lands), then close without an answer (the reply is lost);
+- ``"echo-400"``: answer 400 with a message repeating the request's Authorization header.
 
 With ``token`` set, the proxy plays the real service's front door: ``POST /token`` is an OAuth token
 endpoint (a JWT-bearer grant answered with ``token``; the JWT is not verified), and requests must
@@ -166,16 +167,16 @@ class _Handler(BaseHTTPRequestHandler):
         app: Proxy = self.server.app  # type: ignore[attr-defined]
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        now = time.monotonic()
+        if app.token is not None and self.path == "/token" and method == "POST":
+            # The token endpoint is not Firestore: not counted, never faulted.
+            app.tokens_issued += 1
+            self._answer(200, {"access_token": app.token, "expires_in": 3600, "token_type": "Bearer"})
+            return
         with app.lock:
             index = app.count
             app.count += 1
             fault = app.faults.pop(index, None)
-        now = time.monotonic()
-        if app.token is not None and self.path == "/token" and method == "POST":
-            app.tokens_issued += 1
-            app.log.append((method, self.path, 200, now))
-            self._answer(200, {"access_token": app.token, "expires_in": 3600, "token_type": "Bearer"})
-            return
         if fault == "timeout":
             time.sleep(app.delay)
             app.log.append((method, self.path, fault, now))
@@ -190,6 +191,15 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         auth = self.headers.get("Authorization")
+        if fault == "echo-400":
+            app.log.append((method, self.path, 400, now))
+            error = {
+                "code": 400,
+                "message": f"cannot parse request with {auth}",
+                "status": "INVALID_ARGUMENT",
+            }
+            self._answer(400, {"error": error})
+            return
         if app.token is not None and (app.deny or auth != f"Bearer {app.token}"):
             app.log.append((method, self.path, 401, now))
             self._answer(

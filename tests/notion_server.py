@@ -13,7 +13,8 @@ create request, two levels of nested children, a 500 KB request body; and the be
 
 Faults are injected by request number (``fail(index, kind, times)``), counted over every request:
 ``"429"`` (rate limited, ``Retry-After: retry_after``), ``"500"``, ``"timeout"`` (wait ``delay``,
-close without applying) and ``"drop-after"`` (apply, then close without an answer).
+close without applying), ``"drop-after"`` (apply, then close without an answer) and ``"echo-400"``
+(a 400 whose message repeats the request's Authorization header).
 """
 
 from __future__ import annotations
@@ -492,6 +493,12 @@ class _Handler(BaseHTTPRequestHandler):
                 {"object": "error", "status": 429, "code": "rate_limited", "message": "slow down"},
             )
             extra["Retry-After"] = str(app.retry_after)
+        elif fault == "echo-400":
+            message = f"cannot parse request with {headers.get('authorization')}"
+            status, payload = (
+                400,
+                {"object": "error", "status": 400, "code": "validation_error", "message": message},
+            )
         elif fault == "500":
             status, payload = (
                 500,

@@ -272,6 +272,10 @@ def test_service_account_credentials_and_secrets_never_printed(
         assert [r.exit_code for r in outputs] == [0, 0, 0, 0], outputs
         assert remote.content(PROJECT, BLUEPRINT, "spec") == "# over the real path\n"
         assert remote.proxy.tokens_issued >= 1
+        remote.proxy.fail(remote.proxy.count, "echo-400")  # a server error text repeating our token
+        echoed = w.run("a", "sync", "status")
+        assert echoed.exit_code == 1 and "cannot parse request with Bearer ***" in one_line_error(echoed)
+        outputs.append(echoed)
         remote.proxy.deny = True  # the service account is revoked: final, one line
         denied = w.run("a", "sync", "status")
         assert denied.exit_code == 1 and "authentication failed (401)" in one_line_error(denied)

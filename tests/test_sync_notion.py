@@ -313,6 +313,10 @@ def test_token_never_printed(wss: Workspaces, remote: NotionRemote, monkeypatch:
     ]
     assert [r.exit_code for r in outputs] == [0, 0, 0, 0, 0], outputs
     assert "***" in outputs[0].stdout
+    remote.server.fail(remote.server.count, "echo-400")
+    echoed = wss.run("a", "sync", "status")
+    assert echoed.exit_code == 1 and "unexpected answer 400" in one_line_error(echoed)
+    outputs.append(echoed)
     monkeypatch.setenv("IDSE_SYNC_TOKEN", "wrong-" + TOKEN)
     denied = wss.run("a", "sync", "push")
     assert denied.exit_code == 1 and "authentication failed (401)" in one_line_error(denied)

@@ -58,6 +58,10 @@ class GoogleAuth(requests.auth.AuthBase):
             request.headers["Authorization"] = f"Bearer {self.credentials.token}"
         return request
 
+    def secrets(self) -> list[str]:
+        token = self.credentials.token
+        return [token] if isinstance(token, str) and token else []
+
     def __repr__(self) -> str:
         return "<google credentials>"
 

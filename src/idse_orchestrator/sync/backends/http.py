@@ -29,7 +29,7 @@ from urllib3.util.retry import Retry
 
 from idse_orchestrator.errors import RemoteError
 from idse_orchestrator.fsutil import pydantic_problem
-from idse_orchestrator.sync.redact import redact
+from idse_orchestrator.sync.redact import redact, scrub
 from idse_orchestrator.sync.settings import SyncSettings
 
 RETRY_STATUSES = (500, 502, 503, 504)
@@ -58,6 +58,9 @@ class Bearer(requests.auth.AuthBase):
         if self._token:
             request.headers["Authorization"] = f"Bearer {self._token}"
         return request
+
+    def secrets(self) -> list[str]:
+        return [self._token] if self._token else []
 
     def __repr__(self) -> str:
         return "<bearer token>"
@@ -238,7 +241,10 @@ class HttpClient:
         shown = ""
         if detail:
             # The server's text is shown (short, one line) but scrubbed: it could echo a secret.
-            shown = ": " + self.settings.scrub(" ".join(detail.split()))[:200]
+            # Besides the settings' secrets, whatever the auth object sends (an access token it
+            # obtained itself, which no setting holds).
+            sent: list[str] = getattr(self.auth, "secrets", list)()
+            shown = ": " + scrub(self.settings.scrub(" ".join(detail.split())), sent)[:200]
         if status in RETRY_STATUSES:
             tries = self.settings.retries + 1
             return RemoteError(f"{where}: server error {status} after {tries} attempt(s){shown}")
