@@ -68,6 +68,7 @@ class NotionServer:
         self.faults: dict[int, str] = {}
         self.log: list[tuple[str, str, int | str, float]] = []
         self.violations: list[str] = []
+        self.cursors_followed = 0
         self.before: Callable[[str, str], None] | None = None
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.daemon_threads = True
@@ -289,6 +290,7 @@ class NotionServer:
 
     def _list(self, items: list[dict[str, Any]], size: Any, cursor: Any) -> dict[str, Any]:
         start = int(cursor[1:]) if isinstance(cursor, str) and cursor.startswith("c") else 0
+        self.cursors_followed += start > 0
         size = min(int(size or 100), 100, self.max_page_size)
         chunk = items[start : start + size]
         more = start + size < len(items)

@@ -87,7 +87,12 @@ def test_round_trip_is_byte_exact(wss: Workspaces, remote: FirestoreRemote) -> N
     assert set(wss.states("b").values()) == {"in-sync"}
 
 
-def test_every_status_state(wss: Workspaces, remote: FirestoreRemote) -> None:
+def test_every_status_state(
+    wss: Workspaces, remote: FirestoreRemote, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from idse_orchestrator.sync.backends import firestore
+
+    monkeypatch.setattr(firestore, "LIST_PAGE", 2)  # listings cross nextPageToken pages
     assert set(wss.states("a").values()) == {"local-only"}
     assert wss.run("a", "sync", "push").exit_code == 0
     assert set(wss.states("a").values()) == {"in-sync"}
@@ -103,6 +108,7 @@ def test_every_status_state(wss: Workspaces, remote: FirestoreRemote) -> None:
     assert states[f"{BLUEPRINT}/context"] == "conflict"
     assert states["s-remote/intent"] == "remote-only"
     assert states[f"{BLUEPRINT}/intent"] == "in-sync"
+    assert any("pageToken=" in e[1] for e in remote.proxy.log)
 
 
 def test_conflicts_both_ways_and_resolve(wss: Workspaces, remote: FirestoreRemote) -> None:

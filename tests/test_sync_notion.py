@@ -67,6 +67,9 @@ def test_round_trip_is_byte_exact_within_notion_limits(wss: Workspaces, remote: 
     assert wss.doc("b", "spec").read_bytes() == TRICKY.encode("utf-8")
     assert set(wss.states("b").values()) == {"in-sync"}
     assert remote.server.violations == []
+    # Three results per page here: listings of the database and of the blocks went page by page.
+    assert remote.server.cursors_followed > 5
+    assert any("start_cursor=" in e[1] for e in remote.server.log)
 
 
 def test_more_than_100_blocks_go_in_several_requests(

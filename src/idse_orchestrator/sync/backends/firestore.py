@@ -47,6 +47,7 @@ API = "https://firestore.googleapis.com"
 EMULATOR_ENV = "FIRESTORE_EMULATOR_HOST"
 # Content kept in the main document up to this many UTF-8 bytes (Firestore: 1 MiB per document).
 INLINE_BYTES = 900_000
+LIST_PAGE = 300  # documents per page of a listing
 # One batchWrite/batchGet request: at most this many documents and about this much content.
 BATCH_DOCS = 100
 BATCH_BYTES = 8_000_000
@@ -185,7 +186,7 @@ class FirestoreStore:
     def list_artifacts(self) -> list[ArtifactRef]:
         refs: list[ArtifactRef] = []
         token = ""
-        base = self._url(self._project_doc() + "/artifacts", "?pageSize=300")
+        base = self._url(self._project_doc() + "/artifacts", f"?pageSize={LIST_PAGE}")
         mask = "".join(f"&mask.fieldPaths={f}" for f in _FIELDS)
         while True:
             page = f"&pageToken={quote(token, safe='')}" if token else ""
