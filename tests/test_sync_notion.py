@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from notion_server import NotionRemote, notion_remote
 from test_sync_support import BLUEPRINT, PROJECT, Workspaces, one_line_error, sync_env
 
@@ -351,3 +353,31 @@ def test_settings_from_config_yaml(
     monkeypatch.setenv("IDSE_SYNC_DATABASE", "not an id")
     bad = wss.run("a", "sync", "status")
     assert bad.exit_code == 2 and "IDSE_SYNC_DATABASE" in one_line_error(bad)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=9_000))
+def test_block_layout_holds_any_text_exactly_within_the_limits(text: str) -> None:
+    """The layout alone: any text (astral characters, CR, NUL: any code point but a lone surrogate)
+    survives being cut into blocks and joined back, and every piece respects Notion's limits."""
+    from idse_orchestrator.sync.backends import notion_blocks as nb
+
+    blocks = nb.code_blocks(text, "0123456789abcdef")
+    assert nb.text_of(list(reversed(blocks)), "0123456789abcdef") == text  # order comes from captions
+    assert nb.text_of(blocks, "fedcba9876543210") is None  # another write's blocks are not read
+    for block in blocks:
+        pieces = block["code"]["rich_text"]
+        assert len(pieces) <= nb.SEGMENTS_PER_BLOCK
+        assert all(len(p["text"]["content"].encode("utf-16-le")) // 2 <= nb.SEGMENT for p in pieces)
+    for request in nb.requests_of(blocks):
+        assert len(request) <= nb.BLOCKS_PER_REQUEST
+
+
+def test_missing_blocks_are_never_read_as_a_shorter_document() -> None:
+    from idse_orchestrator.sync.backends import notion_blocks as nb
+
+    text = "x" * 150_000
+    blocks = nb.code_blocks(text, "0123456789abcdef")
+    assert len(blocks) > 2
+    assert nb.text_of(blocks[:-1], "0123456789abcdef") is None
+    assert nb.text_of(blocks[1:], "0123456789abcdef") is None
