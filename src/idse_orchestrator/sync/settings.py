@@ -42,7 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "connect_timeout": 10.0,
     "retries": 3,
     "backoff": 0.5,
-    # requests in flight at once during a push or pull (artifact-core; other stores go one by one)
+    # requests in flight at once during a push or pull (artifact-core, notion (at most 3), firestore)
     "concurrency": 4,
 }
 # Settings of the notion and firestore stores only.
