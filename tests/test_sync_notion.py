@@ -1,10 +1,10 @@
 """Two workspaces syncing through a Notion API server on 127.0.0.1.
 
-Notion cannot be reached from here and ships no emulator: ``notion_server`` implements the subset
-of the public API the store uses, from Notion's API reference, and enforces its documented limits
-(2,000 characters per rich-text segment, 100 blocks per request, the payload size), so these tests
-prove the store stays within them. Results are paginated three at a time, so every listing here
-crosses ``has_more``/``next_cursor`` pages.
+Notion cannot be reached from here and ships no emulator: ``notion_server`` (``notion_api``)
+implements the subset of the public API the store uses, from Notion's API reference, and enforces
+its documented limits (2,000 characters per rich-text segment, 100 blocks per request, the payload
+size), so these tests prove the store stays within them. Results are paginated three at a time,
+so every listing here crosses ``has_more``/``next_cursor`` pages.
 """
 
 from __future__ import annotations
