@@ -81,7 +81,7 @@ def test_backend_is_inferred(wss: Workspaces, monkeypatch: pytest.MonkeyPatch, t
         ("  colour: blue\n", "colour"),
         ("  timeout: -1\n", "timeout"),
         ("  retries: many\n", "retries"),
-        ("  backend: notion\n", "unknown sync backend 'notion'"),
+        ("  backend: dropbox\n", "unknown sync backend 'dropbox'"),
         ("  project: ../up\n", "project"),
         ("  url: /a\n  path: /b\n", "alternatives"),
     ],

@@ -32,15 +32,21 @@ ENV_VARS: dict[str, str] = {
     "backoff": "IDSE_SYNC_BACKOFF",
     "ca_bundle": "IDSE_SYNC_CA_BUNDLE",
     "concurrency": "IDSE_SYNC_CONCURRENCY",
+    # notion: the database (or the page `sync init` creates it in); firestore: database and project
+    "database": "IDSE_SYNC_DATABASE",
+    "parent_page": "IDSE_SYNC_PARENT_PAGE",
+    "gcp_project": "IDSE_SYNC_GCP_PROJECT",
 }
 DEFAULTS: dict[str, Any] = {
     "timeout": 30.0,
     "connect_timeout": 10.0,
     "retries": 3,
     "backoff": 0.5,
-    # requests in flight at once during a push or pull (artifact-core; other stores go one by one)
+    # requests in flight at once during a push or pull (artifact-core, notion (at most 3), firestore)
     "concurrency": 4,
 }
+# Settings of the notion and firestore stores only.
+CLOUD_KEYS = ("database", "parent_page", "gcp_project")
 SECRET_KEYS = ("token", "password", "secret", "api_key", "apikey", "bearer")
 
 
@@ -61,6 +67,9 @@ class SyncSection(BaseModel):
     backoff: float | None = Field(default=None, ge=0, le=60)
     ca_bundle: str | None = None
     concurrency: int | None = Field(default=None, ge=1, le=32)
+    database: str | None = Field(default=None, pattern=r"^[A-Za-z0-9()_-]{1,100}$")
+    parent_page: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,100}$")
+    gcp_project: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9:.-]{0,99}$")
 
     @field_validator("project")
     @classmethod
@@ -98,6 +107,9 @@ class SyncSettings(BaseModel):
     backoff: float
     ca_bundle: str | None
     concurrency: int = DEFAULTS["concurrency"]
+    database: str | None = None
+    parent_page: str | None = None
+    gcp_project: str | None = None
     # setting -> where its value came from: "config", "env IDSE_SYNC_…" or "default"
     sources: dict[str, str]
 
@@ -196,7 +208,7 @@ def load_settings(
     overrides = _from_env(env)
     merged: dict[str, Any] = {**DEFAULTS, **config, **overrides}
     sources: dict[str, str] = {}
-    for key in ("backend", "url", "dsn", "project", "db_schema", *DEFAULTS, "ca_bundle"):
+    for key in ("backend", "url", "dsn", "project", "db_schema", *DEFAULTS, "ca_bundle", *CLOUD_KEYS):
         name = "schema" if key == "db_schema" else key
         if key in overrides:
             sources[name] = f"env {ENV_VARS[name]}"
@@ -231,6 +243,7 @@ def load_settings(
         backoff=merged["backoff"],
         ca_bundle=merged.get("ca_bundle"),
         concurrency=merged["concurrency"],
+        **{key: merged.get(key) for key in CLOUD_KEYS},
         sources=sources,
     )
 
@@ -250,6 +263,7 @@ def describe(settings: SyncSettings) -> dict[str, Any]:
         "backoff": settings.backoff,
         "ca_bundle": settings.ca_bundle,
         "concurrency": settings.concurrency,
+        **{key: getattr(settings, key) for key in CLOUD_KEYS},
     }
     return {
         "settings": values,

@@ -26,11 +26,13 @@ if TYPE_CHECKING:
     from idse_orchestrator.sync.settings import SyncSettings
     from idse_orchestrator.workspace import Workspace
 
-# backend name -> module under idse_orchestrator.sync.backends (Notion, Firebase: a later addition).
+# backend name -> module under idse_orchestrator.sync.backends
 BACKENDS: dict[str, str] = {
     "filesystem": "filesystem",
     "artifact-core": "artifact_core",
     "postgres": "postgres",
+    "notion": "notion",
+    "firestore": "firestore",
 }
 MAX_REVISION_LEN = 200
 

@@ -7,41 +7,25 @@ with our own sha256, which the engine counts as success. The token is sent only 
 Authorization header and never appears in a message; redirects are not followed, so it cannot be
 forwarded to another host.
 
-A push or pull sends up to ``sync.concurrency`` requests at once: each thread gets its own
-``requests.Session`` (a session is not safe to share between threads), made on first use.
+A push or pull sends up to ``sync.concurrency`` requests at once. The transport (sessions per
+thread, retries, timeouts, size limit) is ``http.HttpClient``, shared with the other HTTP stores.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import json
-import threading
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import requests
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+from pydantic import BaseModel, ConfigDict, Field
 
 from idse_orchestrator.errors import RemoteError, UsageError
-from idse_orchestrator.fsutil import pydantic_problem
+from idse_orchestrator.sync.backends.http import Bearer, HttpClient, is_loopback, parse
 from idse_orchestrator.sync.redact import redact
 from idse_orchestrator.sync.settings import SyncSettings
 from idse_orchestrator.sync.store import Artifact, ArtifactRef, WriteResult
 from idse_orchestrator.workspace import Workspace
 
-RETRY_STATUSES = (500, 502, 503, 504)
-# Retried: no answer, or an answer cut or stalled (its headers or its body).
-TRANSIENT = (
-    requests.exceptions.ConnectionError,
-    requests.exceptions.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-)
-# A list of a few hundred documents, or one document of at most 5 MB as JSON.
-MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 SHA = Field(pattern=r"^[0-9a-f]{64}$")
 REVISION = Field(min_length=1, max_length=200)
 
@@ -79,28 +63,6 @@ class _State(BaseModel):
     state: dict[str, Any]
 
 
-class _Bearer(requests.auth.AuthBase):
-    def __init__(self, token: str | None) -> None:
-        self._token = token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        if self._token:
-            request.headers["Authorization"] = f"Bearer {self._token}"
-        return request
-
-    def __repr__(self) -> str:
-        return "<bearer token>"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class ArtifactCoreStore:
     def __init__(self, settings: SyncSettings, ca_bundle: Path | None = None) -> None:
         url = settings.url or ""
@@ -112,7 +74,7 @@ class ArtifactCoreStore:
         if hostname is None or parts.scheme not in ("http", "https"):
             raise UsageError(f"artifact-core needs an http(s) base URL, got {redact(url)!r}")
         token = settings.token.get_secret_value() if settings.token else None
-        if token and parts.scheme == "http" and not _is_loopback(hostname):
+        if token and parts.scheme == "http" and not is_loopback(hostname):
             raise UsageError(f"refusing to send the token over plain http to {hostname}; use https")
         self.settings = settings
         # Request paths go after the base path; a query of the base URL (a signed URL's ?sig=…)
@@ -123,142 +85,19 @@ class ArtifactCoreStore:
         self.project = settings.project
         self.description = f"artifact-core {self.shown} (project {settings.project})"
         self.concurrency = settings.concurrency
-        self.ca_bundle = ca_bundle
-        self._local = threading.local()
-        self._sessions: list[requests.Session] = []
-        self._sessions_lock = threading.Lock()
-        self.auth = _Bearer(token)
-
-    @property
-    def session(self) -> requests.Session:
-        """This thread's HTTP session (connection pool and retries)."""
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = self._new_session()
-            self._local.session = session
-            with self._sessions_lock:
-                self._sessions.append(session)
-        return session
-
-    def _new_session(self) -> requests.Session:
-        # Retries are ours (``_call``): a reply cut or stalled after its headers is retried like any
-        # transient fault, and the attempts are counted truthfully. urllib3 retries nothing.
-        retry = Retry(total=0, connect=0, read=0, status=0, other=0, redirect=0, raise_on_status=False)
-        session = requests.Session()
-        adapter = HTTPAdapter(max_retries=retry)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        session.verify = str(self.ca_bundle) if self.ca_bundle else True
-        return session
+        self.http = HttpClient(settings, self.base, auth=Bearer(token), query=self.query, ca_bundle=ca_bundle)
 
     def _path(self, *parts: str) -> str:
         return "/v1/projects/" + "/".join(quote(p, safe="") for p in (self.project, *parts))
 
-    def _failure(self, where: str, exc: Exception, tries: int) -> RemoteError:
-        reason = exc
-        inner = exc.args[0] if exc.args else None
-        if inner is not None and hasattr(inner, "reason"):
-            reason = inner.reason
-        name = type(reason).__name__
-        if isinstance(exc, requests.exceptions.SSLError) or "SSL" in name:
-            what = "TLS verification failed (set sync.ca_bundle for a private CA)"
-        elif "ConnectTimeout" in name or isinstance(exc, requests.exceptions.ConnectTimeout):
-            what = f"connection timed out after {self.settings.connect_timeout:g}s"
-        elif (
-            "ReadTimeout" in name
-            or "TimeoutError" in type(inner).__name__
-            or isinstance(exc, requests.exceptions.ReadTimeout)
-        ):
-            what = f"no response within {self.settings.timeout:g}s"
-        elif "NameResolution" in name:
-            what = "cannot resolve the host name"
-        elif "NewConnectionError" in name:
-            what = "connection refused"
-        elif (
-            any(part in name for part in ("Protocol", "Disconnected", "Reset"))
-            or isinstance(exc, requests.exceptions.ChunkedEncodingError)
-            or "IncompleteRead" in repr(exc)
-        ):
-            what = "connection dropped"
-        else:
-            what = f"request failed ({name})"
-        return RemoteError(f"{where}: {what} ({tries} attempt{'s' if tries > 1 else ''})")
-
-    def _attempt(self, method: str, url: str, body: Any, where: str) -> tuple[int, bytes]:
-        """One request and its whole body (headers and body within the timeouts)."""
-        response = self.session.request(
-            method,
-            url,
-            json=body,
-            auth=self.auth,
-            timeout=(self.settings.connect_timeout, self.settings.timeout),
-            allow_redirects=False,
-            stream=True,
-        )
-        with response:
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_content(64 * 1024):
-                size += len(chunk)
-                if size > MAX_RESPONSE_BYTES:
-                    raise RemoteError(f"{where}: response larger than 32 MB")
-                chunks.append(chunk)
-        return response.status_code, b"".join(chunks)
-
     def _call(self, method: str, path: str, body: Any = None) -> tuple[int, Any, str]:
-        """Send one request, retrying transient faults (connection errors, timeouts, a reply cut or
-        stalled after its headers, 5xx); returns status, decoded JSON body, and a label."""
-        url = self.base + path + self.query
-        where = f"{method} {redact(url)}"
-        tries = self.settings.retries + 1
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                status, raw = self._attempt(method, url, body, where)
-            except requests.exceptions.RequestException as exc:
-                final = isinstance(exc, requests.exceptions.SSLError) or not isinstance(exc, TRANSIENT)
-                if final or attempt >= tries:
-                    raise self._failure(where, exc, attempt) from None
-                self._pause(attempt)
-                continue
-            if status in RETRY_STATUSES and attempt < tries:
-                self._pause(attempt)
-                continue
-            break
-        if status in (401, 403):
-            # Final: a wrong token stays wrong, so it is never retried.
-            raise RemoteError(f"{where}: authentication failed ({status}); check IDSE_SYNC_TOKEN")
-        data: Any = None
-        if raw:
-            try:
-                data = json.loads(raw)
-            except (ValueError, RecursionError):
-                data = None  # not JSON, or nested past any sane depth: an unexpected reply
-        return status, data, where
-
-    def _pause(self, attempt: int) -> None:
-        delay = self.settings.backoff * (2 ** (attempt - 1))
-        if delay > 0:
-            time.sleep(min(delay, 30.0))
+        return self.http.call(method, path, body)
 
     def _unexpected(self, where: str, status: int, data: Any) -> RemoteError:
-        detail = ""
-        if isinstance(data, dict) and isinstance(data.get("error"), str):
-            # The server's text is shown (short, one line) but scrubbed: it could echo a secret.
-            detail = ": " + self.settings.scrub(" ".join(data["error"].split()))[:200]
-        if status in RETRY_STATUSES:
-            tries = self.settings.retries + 1
-            return RemoteError(f"{where}: server error {status} after {tries} attempt(s){detail}")
-        if 300 <= status < 400:
-            return RemoteError(f"{where}: unexpected redirect ({status}); check sync.url")
-        return RemoteError(f"{where}: unexpected answer {status}{detail}")
+        return self.http.unexpected(where, status, data)
 
     def _parse(self, model: type[Any], data: Any, where: str) -> Any:
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            raise RemoteError(f"{where}: invalid response ({pydantic_problem(exc)})") from None
+        return parse(model, data, where)
 
     def list_artifacts(self) -> list[ArtifactRef]:
         status, data, where = self._call("GET", self._path("artifacts"))
@@ -311,11 +150,7 @@ class ArtifactCoreStore:
         return f"reached {self.description}: {count} artifact(s)"
 
     def close(self) -> None:
-        with self._sessions_lock:
-            sessions, self._sessions = self._sessions, []
-        for session in sessions:
-            session.close()
-        self._local = threading.local()
+        self.http.close()
 
 
 def open_store(settings: SyncSettings, ws: Workspace) -> ArtifactCoreStore:

@@ -1,0 +1,159 @@
+"""A local Notion API server for the tests: threaded HTTP on 127.0.0.1, in memory (``notion_api``).
+
+Faults are injected by request number (``fail(index, kind, times)``), counted over every request:
+``"429"`` (rate limited, ``Retry-After: retry_after``), ``"500"``, ``"timeout"`` (wait ``delay``,
+close without applying), ``"drop-after"`` (apply, then close without an answer) and ``"echo-400"``
+(a 400 whose message repeats the request's Authorization header). ``before(method, path)``, when
+set, runs before a request is applied: a concurrent writer.
+
+``notion_remote()`` is the factory the tests use: a started server with one empty idse database,
+the environment that points idse at it, and ``stop()``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from notion_api import NotionAPI
+
+
+class NotionServer(NotionAPI):
+    def __init__(
+        self, token: str = "secret_test-token", delay: float = 1.0, max_page_size: int = 100
+    ) -> None:
+        super().__init__(token, max_page_size)
+        self.delay = delay
+        self.retry_after = 0
+        self.count = 0
+        self.faults: dict[int, str] = {}
+        self.log: list[tuple[str, str, int | str, float]] = []
+        self.before: Callable[[str, str], None] | None = None
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.app = self  # type: ignore[attr-defined]
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> NotionServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def fail(self, index: int, kind: str, times: int = 1) -> None:
+        for i in range(times):
+            self.faults[index + i] = kind
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: ThreadingHTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+        pass
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_PATCH(self) -> None:
+        self._serve("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    def _serve(self, method: str) -> None:
+        app: NotionServer = self.server.app  # type: ignore[attr-defined]
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        with app.lock:
+            index = app.count
+            app.count += 1
+            fault = app.faults.pop(index, None)
+        now = time.monotonic()
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        if fault == "timeout":
+            time.sleep(app.delay)
+            app.log.append((method, self.path, fault, now))
+            self.close_connection = True
+            return
+        extra: dict[str, str] = {}
+        if fault == "429":
+            status, payload = (
+                429,
+                {"object": "error", "status": 429, "code": "rate_limited", "message": "slow down"},
+            )
+            extra["Retry-After"] = str(app.retry_after)
+        elif fault == "echo-400":
+            message = f"cannot parse request with {headers.get('authorization')}"
+            status, payload = (
+                400,
+                {"object": "error", "status": 400, "code": "validation_error", "message": message},
+            )
+        elif fault == "500":
+            status, payload = (
+                500,
+                {"object": "error", "status": 500, "code": "internal_server_error", "message": "injected"},
+            )
+        else:
+            if app.before is not None:
+                app.before(method, self.path)
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = None
+            status, payload = app.handle(method, self.path, headers, body, len(raw))
+        app.log.append((method, self.path, status, now))
+        if fault == "drop-after":
+            self.close_connection = True
+            return
+        data = json.dumps(payload).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        for name, value in extra.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@dataclass
+class NotionRemote:
+    """A started server with one database; ``env`` configures idse for it."""
+
+    server: NotionServer
+    database: str
+    env: dict[str, str]
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def notion_remote(token: str = "secret_test-token", max_page_size: int = 100) -> NotionRemote:
+    """Start a server holding one empty idse database: the plain factory behind the fixtures."""
+    server = NotionServer(token=token, max_page_size=max_page_size).start()
+    database = server.add_database()
+    env = {
+        "IDSE_SYNC_BACKEND": "notion",
+        "IDSE_SYNC_URL": server.url,
+        "IDSE_SYNC_TOKEN": token,
+        "IDSE_SYNC_DATABASE": database,
+    }
+    return NotionRemote(server, database, env)
