@@ -16,13 +16,14 @@ TaskDict = dict[str, Any]
 
 
 def families() -> dict[str, Any]:
-    from . import agents, session, status, sync, validate
+    from . import agents, meta, session, status, sync, validate
 
     return {
         "validate": validate.generate,
         "session": session.generate,
         "registry": session.generate_registry,
         "state": status.generate,
+        "meta": meta.generate,
         "agents": agents.generate_agent_files,
         "compile": agents.generate_profiles,
         "sync": sync.generate,

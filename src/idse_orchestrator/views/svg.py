@@ -1,0 +1,179 @@
+"""Small directed graphs as inline SVG, without a network: Graphviz ``dot`` when it is installed,
+otherwise a simple layered layout of our own (left to right, one column per depth).
+
+A graph is ``nodes`` (``id``, ``label``, ``cls``: a status or kind, ``href`` optional) and ``edges``
+(``from``, ``to``). Output is deterministic for the same graph (and the same Graphviz version).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+from html import escape
+from typing import Any
+
+# fill, stroke per class: statuses of stages and tasks, and kinds of nodes.
+STYLE = {
+    "complete": ("#d4edda", "#28a745"),
+    "up-to-date": ("#d4edda", "#28a745"),
+    "in_progress": ("#d6e6fb", "#3b7dd8"),
+    "pending": ("#fff3cd", "#d39e00"),
+    "stale": ("#ffe0c2", "#e8710a"),
+    "failed": ("#f8d7da", "#dc3545"),
+    "missing": ("#eeeeee", "#999999"),
+    "unknown": ("#eeeeee", "#999999"),
+    "task": ("#e8eef7", "#4a6fa5"),
+    "file": ("#ffffff", "#999999"),
+    "session": ("#e8eef7", "#4a6fa5"),
+    "current": ("#dbe9ff", "#1f5fbf"),
+}
+_CACHE: dict[str, str] = {}
+
+
+def _style(cls: str) -> tuple[str, str]:
+    return STYLE.get(cls, STYLE["task"])
+
+
+def to_dot(graph: dict[str, Any], rankdir: str = "LR") -> str:
+    def q(text: str) -> str:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    lines = [
+        "digraph g {",
+        f'  rankdir={rankdir}; bgcolor="transparent"; nodesep=0.15; ranksep=0.35;',
+        '  node [fontname="Helvetica", fontsize=10, shape=box, style="rounded,filled", height=0.3];',
+        '  edge [color="#8a94a6", arrowsize=0.6];',
+    ]
+    for node in graph["nodes"]:
+        fill, line = _style(node.get("cls", "task"))
+        attrs = {"label": node.get("label", node["id"]), "fillcolor": fill, "color": line}
+        if node.get("cls") == "file":
+            attrs["shape"] = "note"
+        if node.get("href"):
+            attrs["href"] = node["href"]
+            attrs["target"] = "_top"
+        lines.append(f"  {q(node['id'])} [{', '.join(f'{k}={q(v)}' for k, v in attrs.items())}];")
+    for e in graph["edges"]:
+        lines.append(f"  {q(e['from'])} -> {q(e['to'])};")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _strip_prolog(svg: str) -> str:
+    start = svg.find("<svg")
+    body = svg[start:] if start >= 0 else svg
+    body = re.sub(r"<!--.*?-->\n?", "", body, flags=re.S)  # comments carry the Graphviz version
+    return body.strip() + "\n"
+
+
+def render_svg(graph: dict[str, Any], *, use_dot: bool = True) -> str:
+    """The graph as an ``<svg>`` element (no XML prolog), ready to inline in HTML."""
+    dot_text = to_dot(graph)
+    exe = shutil.which("dot") if use_dot else None
+    if exe is not None:
+        key = hashlib.sha256(dot_text.encode()).hexdigest()
+        if key not in _CACHE:
+            proc = subprocess.run(
+                [exe, "-Tsvg"], input=dot_text.encode("utf-8"), capture_output=True, check=False
+            )
+            # A Graphviz that fails on a graph falls back to the simple layout: a page still renders.
+            _CACHE[key] = _strip_prolog(proc.stdout.decode("utf-8")) if proc.returncode == 0 else ""
+        if _CACHE[key]:
+            return _CACHE[key]
+    return layered_svg(graph)
+
+
+# -- the layout without Graphviz --------------------------------------------------------------------
+
+CHAR_W = 6.4
+NODE_H = 24
+GAP_X = 46
+GAP_Y = 10
+PAD = 8
+
+
+def _ranks(graph: dict[str, Any]) -> dict[str, int]:
+    """Longest path from a source (cycles broken by visiting order)."""
+    ids = [n["id"] for n in graph["nodes"]]
+    preds: dict[str, list[str]] = {i: [] for i in ids}
+    for e in graph["edges"]:
+        if e["from"] in preds and e["to"] in preds:
+            preds[e["to"]].append(e["from"])
+    rank: dict[str, int] = {}
+    visiting: set[str] = set()
+
+    def depth(node: str) -> int:
+        stack = [(node, False)]
+        while stack:
+            cur, done = stack.pop()
+            if cur in rank:
+                continue
+            if done:
+                visiting.discard(cur)
+                rank[cur] = 1 + max((rank.get(p, 0) for p in preds[cur] if p in rank), default=-1)
+                continue
+            visiting.add(cur)
+            stack.append((cur, True))
+            stack.extend((p, False) for p in preds[cur] if p not in rank and p not in visiting)
+        return rank[node]
+
+    for i in ids:
+        depth(i)
+    return rank
+
+
+def layered_svg(graph: dict[str, Any]) -> str:
+    ranks = _ranks(graph)
+    columns: dict[int, list[dict[str, Any]]] = {}
+    for node in graph["nodes"]:  # the caller's order is kept within a column
+        columns.setdefault(ranks[node["id"]], []).append(node)
+    widths = {
+        r: max(len(n.get("label", n["id"])) * CHAR_W + 2 * PAD for n in col) for r, col in columns.items()
+    }
+    pos: dict[str, tuple[float, float, float]] = {}  # id -> x, y, width
+    x = 4.0
+    height = 0.0
+    for r in sorted(columns):
+        col = columns[r]
+        for i, node in enumerate(col):
+            w = len(node.get("label", node["id"])) * CHAR_W + 2 * PAD
+            pos[node["id"]] = (x, 4 + i * (NODE_H + GAP_Y), w)
+        height = max(height, 4 + len(col) * (NODE_H + GAP_Y))
+        x += widths[r] + GAP_X
+    width = x - GAP_X + 4
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+        f'viewBox="0 0 {width:.0f} {height:.0f}" class="graph" role="img">',
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" '
+        'markerHeight="6" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#8a94a6"/>'
+        "</marker></defs>",
+    ]
+    for e in graph["edges"]:
+        if e["from"] not in pos or e["to"] not in pos:
+            continue
+        x1, y1, w1 = pos[e["from"]]
+        x2, y2, _ = pos[e["to"]]
+        sx, sy, tx, ty = x1 + w1, y1 + NODE_H / 2, x2, y2 + NODE_H / 2
+        mid = (sx + tx) / 2
+        out.append(
+            f'<path d="M{sx:.1f},{sy:.1f} C{mid:.1f},{sy:.1f} {mid:.1f},{ty:.1f} {tx:.1f},{ty:.1f}" '
+            'fill="none" stroke="#8a94a6" stroke-width="1" marker-end="url(#arrow)"/>'
+        )
+    for node in graph["nodes"]:
+        nx, ny, w = pos[node["id"]]
+        fill, line = _style(node.get("cls", "task"))
+        label = escape(node.get("label", node["id"]))
+        rx = 2 if node.get("cls") == "file" else 8
+        shape = (
+            f'<g><title>{escape(node["id"])}</title><rect x="{nx:.1f}" y="{ny:.1f}" width="{w:.1f}" '
+            f'height="{NODE_H}" rx="{rx}" fill="{fill}" stroke="{line}"/>'
+            f'<text x="{nx + w / 2:.1f}" y="{ny + NODE_H / 2 + 4:.1f}" text-anchor="middle" '
+            f'font-family="Helvetica,Arial,sans-serif" font-size="11">{label}</text></g>'
+        )
+        if node.get("href"):
+            shape = f'<a href="{escape(node["href"])}">{shape}</a>'
+        out.append(shape)
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
