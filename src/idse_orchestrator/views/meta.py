@@ -88,6 +88,7 @@ def meta_context(view: ProjectView) -> dict[str, Any]:
     counts = view.counts()
     sessions = []
     for s in view.sessions:
+        shown = [f for f in s.findings if f.get("severity") in ("error", "warning")]
         sessions.append(
             {
                 "id": s.id,
@@ -107,8 +108,10 @@ def meta_context(view: ProjectView) -> dict[str, Any]:
                     {"stage": st, "why": md_escape("; ".join(s.why.get(st, [])) or "upstream changed")}
                     for st in s.stale
                 ],
-                "finding_rows": _finding_rows(view, s.findings),
-                "more_findings": max(0, len(s.findings) - FINDINGS_PER_SESSION),
+                # Info notes ("still the untouched template") would drown the rest: counted only.
+                "finding_rows": _finding_rows(view, shown),
+                "more_findings": max(0, len(shown) - FINDINGS_PER_SESSION),
+                "infos": len(s.findings) - len(shown),
                 "problem": md_escape(s.problem) if s.problem else "",
                 "built": s.built,
             }

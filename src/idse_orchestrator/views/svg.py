@@ -46,6 +46,8 @@ def to_dot(graph: dict[str, Any], rankdir: str = "LR") -> str:
         '  node [fontname="Helvetica", fontsize=10, shape=box, style="rounded,filled", height=0.3];',
         '  edge [color="#8a94a6", arrowsize=0.6];',
     ]
+    # Nodes are numbered, not named: sessions shaped alike give the same text, rendered once.
+    key = {node["id"]: f"n{i}" for i, node in enumerate(graph["nodes"])}
     for node in graph["nodes"]:
         fill, line = _style(node.get("cls", "task"))
         attrs = {"label": node.get("label", node["id"]), "fillcolor": fill, "color": line}
@@ -54,9 +56,10 @@ def to_dot(graph: dict[str, Any], rankdir: str = "LR") -> str:
         if node.get("href"):
             attrs["href"] = node["href"]
             attrs["target"] = "_top"
-        lines.append(f"  {q(node['id'])} [{', '.join(f'{k}={q(v)}' for k, v in attrs.items())}];")
+        lines.append(f"  {key[node['id']]} [{', '.join(f'{k}={q(v)}' for k, v in attrs.items())}];")
     for e in graph["edges"]:
-        lines.append(f"  {q(e['from'])} -> {q(e['to'])};")
+        if e["from"] in key and e["to"] in key:
+            lines.append(f"  {key[e['from']]} -> {key[e['to']]};")
     lines.append("}")
     return "\n".join(lines)
 
