@@ -132,20 +132,37 @@ def layered_svg(graph: dict[str, Any]) -> str:
     columns: dict[int, list[dict[str, Any]]] = {}
     for node in graph["nodes"]:  # the caller's order is kept within a column
         columns.setdefault(ranks[node["id"]], []).append(node)
-    widths = {
-        r: max(len(n.get("label", n["id"])) * CHAR_W + 2 * PAD for n in col) for r, col in columns.items()
-    }
+    # Rows on a grid: each node takes the free row nearest the mean row of the nodes it comes from,
+    # in the caller's order (pipeline order), so a document, its check and what that writes line up.
+    preds: dict[str, list[str]] = {}
+    for e in graph["edges"]:
+        preds.setdefault(e["to"], []).append(e["from"])
+    rows: dict[str, int] = {}
     pos: dict[str, tuple[float, float, float]] = {}  # id -> x, y, width
     x = 4.0
-    height = 0.0
+    last_row = 0
     for r in sorted(columns):
+        taken: set[int] = set()
         col = columns[r]
         for i, node in enumerate(col):
+            ys = [rows[p] for p in preds.get(node["id"], []) if p in rows]
+            want = round(sum(ys) / len(ys)) if ys else i
+            row = next(
+                c
+                for d in range(len(col) + want + 1)
+                for c in (want + d, want - d)
+                if c >= 0 and c not in taken
+            )
+            taken.add(row)
+            rows[node["id"]] = row
+            last_row = max(last_row, row)
+        width = max(len(n.get("label", n["id"])) * CHAR_W + 2 * PAD for n in col)
+        for node in col:
             w = len(node.get("label", node["id"])) * CHAR_W + 2 * PAD
-            pos[node["id"]] = (x, 4 + i * (NODE_H + GAP_Y), w)
-        height = max(height, 4 + len(col) * (NODE_H + GAP_Y))
-        x += widths[r] + GAP_X
+            pos[node["id"]] = (x, 4 + rows[node["id"]] * (NODE_H + GAP_Y), w)
+        x += width + GAP_X
     width = x - GAP_X + 4
+    height = 4 + (last_row + 1) * (NODE_H + GAP_Y)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
         f'viewBox="0 0 {width:.0f} {height:.0f}" class="graph" role="img">',
