@@ -190,7 +190,7 @@ def test_the_dot_checker_rejects_broken_dot():
 
 _M_NODE = re.compile(r'^(?:  |    )(n\d+)(\("([^"]*)"\)|\["([^"]*)"\])$')
 _M_EDGE = re.compile(r"^  (n\d+) --> (n\d+)$")
-_M_CLASS = re.compile(r"^(?:  |    )class (n\d+) (\w+)$")
+_M_CLASS = re.compile(r"^  class (n\d+) (\w+)$")
 _M_CLASSDEF = re.compile(r"^  classDef (\w+) \S+$")
 _M_SUBGRAPH = re.compile(r'^  subgraph (c\d+) \["([^"]*)"\]$')
 
@@ -233,6 +233,7 @@ class Mermaid:
                 shape = "task" if m.group(2).startswith("(") else "file"
                 self.nodes[m.group(1)] = (unescape_label(label), shape, cluster)
             elif m := _M_CLASS.match(line):
+                assert cluster is None
                 assert m.group(1) in self.nodes, f"class before node declared: {line}"
                 assert m.group(2) in classdefs, f"undefined class: {line}"
                 self.classes[m.group(1)] = m.group(2)

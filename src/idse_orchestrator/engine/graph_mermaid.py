@@ -41,9 +41,6 @@ def _mermaid(model: dict[str, Any], note: str = "") -> str:
         label = _label(node.get("label") or node["id"])
         shape = '("{}")' if node["kind"] == "task" else '["{}"]'
         lines.append(f"{indent}{ids[node['id']]}{shape.format(label)}")
-        cls = node.get("status", "").replace("-", "_") if node["kind"] == "task" else node["kind"]
-        if cls:
-            lines.append(f"{indent}class {ids[node['id']]} {cls}")
 
     for node in loose:
         declare(node, "  ")
@@ -52,6 +49,11 @@ def _mermaid(model: dict[str, Any], note: str = "") -> str:
         for node in members:
             declare(node, "    ")
         lines.append("  end")
+    # Classes after every node, outside the subgraphs: the plainest form every renderer accepts.
+    for node in model["nodes"]:
+        cls = node.get("status", "").replace("-", "_") if node["kind"] == "task" else node["kind"]
+        if cls:
+            lines.append(f"  class {ids[node['id']]} {cls}")
     for edge in model["edges"]:
         if edge["from"] in ids and edge["to"] in ids:
             lines.append(f"  {ids[edge['from']]} --> {ids[edge['to']]}")
