@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from markupsafe import Markup
+
 from idse_orchestrator.stages import BY_NAME, STAGE_NAMES
 from idse_orchestrator.views.overview import ProjectView, SessionView
 
@@ -91,7 +93,8 @@ def _session_graphs(tasks: list[dict[str, Any]], view: ProjectView) -> dict[str,
 def _lineage_graph(view: ProjectView) -> dict[str, Any]:
     nodes, edges = [], []
     for s in view.sessions:
-        cls = "stale" if s.stale else "failed" if s.errors else "complete" if s.complete == 7 else "session"
+        done = s.complete == len(STAGE_NAMES)
+        cls = "stale" if s.stale else "failed" if s.errors else "complete" if done else "session"
         nodes.append({"id": s.id, "label": s.id, "cls": cls, "href": f"sessions/{s.id}.html"})
         if s.parent and s.parent in view.by_id and s.parent != s.id:
             edges.append({"from": s.parent, "to": s.id})
@@ -118,20 +121,35 @@ def _documents(root: Path, project: str, s: SessionView) -> list[dict[str, Any]]
             text, problem = None, exc.problem
         else:
             problem = ""
-        lines = [
-            {"n": i, "text": line, "mark": marks.get((name, i), "")}
-            for i, line in enumerate((text or "").splitlines(), start=1)
-        ]
+        lines = (text or "").splitlines()
         docs.append(
             {
                 "stage": name,
                 "path": rel,
-                "lines": lines,
+                "lines": len(lines),
+                "html": Markup(_source_rows(name, lines, marks)),
                 "problem": problem if text is None else "",
-                "open": any(m for m in (ln["mark"] for ln in lines)),
+                "open": any(stage == name for stage, _ in marks),
             }
         )
     return docs
+
+
+def _source_rows(stage: str, lines: list[str], marks: dict[tuple[str, int], str]) -> str:
+    """A document as numbered table rows, each line addressable (``#spec-L12``) and marked by the
+    worst finding on it. Built here rather than in the template: thousands of lines per page."""
+    from html import escape
+
+    out = []
+    for n, line in enumerate(lines, start=1):
+        mark = marks.get((stage, n), "")
+        cls = f' class="{mark}"' if mark else ""
+        anchor = f"{stage}-L{n}"
+        out.append(
+            f'<tr id="{anchor}"{cls}><td class="ln"><a href="#{anchor}">{n}</a></td>'
+            f"<td>{escape(line, quote=False)}</td></tr>\n"
+        )
+    return "".join(out)
 
 
 def stage_of(path: str, project: str, session: str) -> str | None:
