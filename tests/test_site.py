@@ -160,6 +160,22 @@ def test_only_changed_pages_are_rewritten(project, cli, tmp_path):
     assert not (out / "sessions/checkout.html").exists()
 
 
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' is not installed")
+def test_graphviz_drawings_are_cached_by_content(project, cli, tmp_path):
+    out = tmp_path / "site"
+    site(cli, out)
+    cache = project / ".idse/.cache/svg"
+    drawn = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.svg")}
+    assert drawn, "Graphviz output is kept in the cache"
+    assert "<svg" in (out / "sessions/feat.html").read_text()
+    assert site(cli, out)["written"] == []
+    assert {p.name: p.stat().st_mtime_ns for p in cache.glob("*.svg")} == drawn, "nothing redrawn"
+    # A drawing no page uses any more is dropped.
+    (cache / "0123456789abcdef0123456789abcdef.svg").write_text("<svg/>")
+    site(cli, out)
+    assert set(p.name for p in cache.glob("*.svg")) == set(drawn)
+
+
 def test_the_default_folder_and_the_layout_without_graphviz(project, cli, tmp_path):
     result = cli("site", "--no-dot")
     assert result.exit_code == 0, result.stderr

@@ -238,24 +238,33 @@ def write_site(
 
     ws = Workspace(root)
     view = project_overview(root, project, cache)
+    # Derived and disposable, like the rest of the cache: Graphviz output by content.
+    svg_cache = Path(root) / (cache or ".idse/.cache") / "svg"
+    used: set[str] = set()
     env = _environment(ws)
     report = SiteReport(out)
     pages: dict[str, str] = {}
     lineage = ""
     if len(view.sessions) <= LINEAGE_GRAPH_LIMIT:
-        lineage = render_svg(_lineage_graph(view), use_dot=use_dot)
+        lineage = render_svg(_lineage_graph(view), use_dot=use_dot, cache_dir=svg_cache, used=used)
     pages["index.html"] = env.get_template("index.html.j2").render(**index_context(view, lineage))
     graphs = _session_graphs(tasks, view)
     page = env.get_template("session.html.j2")
     for s in view.sessions:
         graph = graphs.get(s.id)
-        svg = render_svg(graph, use_dot=use_dot) if graph and graph["nodes"] else ""
+        svg = ""
+        if graph and graph["nodes"]:
+            svg = render_svg(graph, use_dot=use_dot, cache_dir=svg_cache, used=used)
         pages[f"sessions/{s.id}.html"] = page.render(**session_context(root, view, s, svg))
     for rel, text in sorted(pages.items()):
         if _write_page(out / rel, text):
             report.written.append(rel)
         else:
             report.unchanged += 1
+    if use_dot and svg_cache.is_dir():
+        for old in svg_cache.glob("*.svg"):  # drawings no page uses any more
+            if old.name not in used:
+                old.unlink(missing_ok=True)
     folder = out / "sessions"
     if folder.is_dir():
         for old in sorted(folder.glob("*.html")):

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 from html import escape
+from pathlib import Path
 from typing import Any
 
 # fill, stroke per class: statuses of stages and tasks, and kinds of nodes.
@@ -30,6 +31,7 @@ STYLE = {
     "current": ("#dbe9ff", "#1f5fbf"),
 }
 _CACHE: dict[str, str] = {}
+_VERSIONS: dict[str, str] = {}
 
 
 def _style(cls: str) -> tuple[str, str]:
@@ -71,21 +73,54 @@ def _strip_prolog(svg: str) -> str:
     return body.strip() + "\n"
 
 
-def render_svg(graph: dict[str, Any], *, use_dot: bool = True) -> str:
-    """The graph as an ``<svg>`` element (no XML prolog), ready to inline in HTML."""
+def _dot_version(exe: str) -> str:
+    if exe not in _VERSIONS:
+        proc = subprocess.run([exe, "-V"], capture_output=True, text=True, check=False)
+        _VERSIONS[exe] = (proc.stderr or proc.stdout).strip()
+    return _VERSIONS[exe]
+
+
+def render_svg(
+    graph: dict[str, Any],
+    *,
+    use_dot: bool = True,
+    cache_dir: Path | None = None,
+    used: set[str] | None = None,
+) -> str:
+    """The graph as an ``<svg>`` element (no XML prolog), ready to inline in HTML. Graphviz output
+    is kept in ``cache_dir`` by content, so a site rebuilt with nothing changed runs no ``dot``."""
     dot_text = to_dot(graph)
     exe = shutil.which("dot") if use_dot else None
     if exe is not None:
-        key = hashlib.sha256(dot_text.encode()).hexdigest()
+        key = hashlib.sha256(f"{_dot_version(exe)}\n{dot_text}".encode()).hexdigest()
+        if used is not None:
+            used.add(f"{key[:32]}.svg")
+        saved = cache_dir / f"{key[:32]}.svg" if cache_dir else None
         if key not in _CACHE:
-            proc = subprocess.run(
-                [exe, "-Tsvg"], input=dot_text.encode("utf-8"), capture_output=True, check=False
-            )
-            # A Graphviz that fails on a graph falls back to the simple layout: a page still renders.
-            _CACHE[key] = _strip_prolog(proc.stdout.decode("utf-8")) if proc.returncode == 0 else ""
+            _CACHE[key] = _dot_svg(exe, dot_text, saved)
+        elif saved is not None and _CACHE[key] and not saved.is_file():
+            _save(saved, _CACHE[key])  # drawn in this process for another workspace
         if _CACHE[key]:
             return _CACHE[key]
     return layered_svg(graph)
+
+
+def _dot_svg(exe: str, dot_text: str, saved: Path | None) -> str:
+    if saved is not None and saved.is_file():
+        return saved.read_text("utf-8")
+    proc = subprocess.run([exe, "-Tsvg"], input=dot_text.encode("utf-8"), capture_output=True, check=False)
+    if proc.returncode != 0:
+        return ""  # a Graphviz that fails on a graph: the simple layout is used, the page still renders
+    svg = _strip_prolog(proc.stdout.decode("utf-8"))
+    if saved is not None:
+        _save(saved, svg)
+    return svg
+
+
+def _save(path: Path, svg: str) -> None:
+    from idse_orchestrator.fsutil import atomic_write_text
+
+    atomic_write_text(path, svg, durable=False)
 
 
 # -- the layout without Graphviz --------------------------------------------------------------------
