@@ -62,6 +62,11 @@ def run(root: Path, sessions: int) -> None:
     if shutil.which("dot"):
         (site, _), cold_dot = timed(lambda: make_site(ws, proj, out_dot, use_dot=True))
         print(f"cold site, Graphviz: {cold_dot:.1f}s for {len(site.written)} pages")
+        (again, _), noop_dot = timed(lambda: make_site(ws, proj, out_dot, use_dot=True))
+        print(
+            f"no-op site, Graphviz: {noop_dot:.1f}s, {len(again.written)} pages rewritten; "
+            f"no-op / cold = {noop_dot / cold_dot:.2f}"
+        )
     (site, _), cold = timed(lambda: make_site(ws, proj, out_own, use_dot=False))
     print(f"cold site, built-in layout: {cold:.1f}s for {len(site.written)} pages")
     (again, _), noop = timed(lambda: make_site(ws, proj, out_own, use_dot=False))
