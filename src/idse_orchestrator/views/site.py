@@ -87,6 +87,13 @@ def _session_graphs(tasks: list[dict[str, Any]], view: ProjectView) -> dict[str,
         a, b = home.get(edge["from"]), home.get(edge["to"])
         if a is not None and a == b:
             by_session[a]["edges"].append(edge)
+    for sid, graph in by_session.items():
+        ids = [n["id"] for n in graph["nodes"]]
+        base = f".idse/projects/{view.project}/sessions/{sid}/"
+        graph["columns"] = [
+            [i for i in ids if i.startswith(base) and stage_of(i, view.project, sid)],
+            [i for i in ids if i.startswith("validate:")] + [i for i in ids if i.startswith("compile:")],
+        ]
     return by_session
 
 

@@ -62,6 +62,11 @@ def to_dot(graph: dict[str, Any], rankdir: str = "LR") -> str:
     for e in graph["edges"]:
         if e["from"] in key and e["to"] in key:
             lines.append(f"  {key[e['from']]} -> {key[e['to']]};")
+    # Columns kept in the given order (pipeline order) by invisible edges within one rank.
+    for column in graph.get("columns", []):
+        members = [key[n] for n in column if n in key]
+        if len(members) > 1:
+            lines.append(f"  {{ rank=same; {' -> '.join(members)} [style=invis]; }}")
     lines.append("}")
     return "\n".join(lines)
 
