@@ -18,13 +18,14 @@ TaskDict = TaskSpec  # the name generators used before the shape was typed
 
 
 def families() -> dict[str, Any]:
-    from . import agents, session, status, sync, validate
+    from . import agents, meta, session, status, sync, validate
 
     return {
         "validate": validate.generate,
         "session": session.generate,
         "registry": session.generate_registry,
         "state": status.generate,
+        "meta": meta.generate,
         "agents": agents.generate_agent_files,
         "compile": agents.generate_profiles,
         "sync": sync.generate,

@@ -67,6 +67,7 @@ def derived_files(root: Path) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     patterns = [
         f"{PROJ}/session_state.json",
+        f"{PROJ}/meta.md",
         f"{PROJ}/sessions/*/metadata/baselines.json",
         f"{PROJ}/build/agents/*",
         "CLAUDE.md",

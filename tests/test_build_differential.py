@@ -194,7 +194,7 @@ class BuildMachine(RuleBasedStateMachine):
 
     # -- derived files and caches -------------------------------------------------------------
     @rule(
-        which=st.sampled_from(["state", "profile", "baselines", "result", "index", "doitdb"]),
+        which=st.sampled_from(["state", "meta", "profile", "baselines", "result", "index", "doitdb"]),
         how=st.sampled_from(["delete", "edit", "corrupt"]),
         data=st.data(),
     )
@@ -203,6 +203,7 @@ class BuildMachine(RuleBasedStateMachine):
         cache = self.root / ".idse/.cache"
         path = {
             "state": self.root / PROJ / "session_state.json",
+            "meta": self.root / PROJ / "meta.md",
             "profile": self.root / PROJ / "build/agents" / f"{session}.profile.yaml",
             "baselines": self.root / PROJ / "sessions" / session / "metadata/baselines.json",
             "result": cache / "results" / "demo" / session / "spec.json",
@@ -218,6 +219,16 @@ class BuildMachine(RuleBasedStateMachine):
             else:
                 path.write_bytes(b"\x00garbage{[")
         self.step(f"{how} {which}")
+
+    @rule(text=st.sampled_from(["# Notes kept by hand\n", "", None]))
+    def hand_written_meta(self, text: str | None) -> None:
+        """meta.md replaced by a person's own file (or removed): idse adds its block, keeps the rest."""
+        path = self.root / PROJ / "meta.md"
+        if text is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(text, "utf-8")
+        self.step(f"hand-written meta.md {text!r}")
 
     @rule(delay=st.floats(min_value=0.0, max_value=1.2))
     def kill_build(self, delay: float) -> None:

@@ -111,36 +111,45 @@ def parse_dot(text: str) -> tuple[set[str], list[tuple[str, str]]]:
     take("id", "digraph")
     if peek() and peek()[0] in ("id", "str"):
         ident()
-    take("op", "{")
     nodes: set[str] = set()
     edges: list[tuple[str, str]] = []
-    while peek() != ("op", "}"):
-        tok = peek()
-        if tok is None:
-            raise ValueError("unbalanced braces: missing '}'")
-        if tok[0] == "id" and tok[1] in ("graph", "node", "edge"):
-            take()
-            attr_list()
-        else:
-            first = ident()
-            if peek() == ("op", "="):
+
+    def stmt_list() -> None:
+        take("op", "{")
+        while peek() != ("op", "}"):
+            tok = peek()
+            if tok is None:
+                raise ValueError("unbalanced braces: missing '}'")
+            if tok[0] == "id" and tok[1] in ("graph", "node", "edge"):
                 take()
-                ident()
-            elif peek() == ("op", "->"):
-                chain = [first]
-                while peek() == ("op", "->"):
-                    take()
-                    chain.append(ident())
-                edges.extend(zip(chain, chain[1:], strict=False))
-                if peek() == ("op", "["):
-                    attr_list()
+                attr_list()
+            elif tok == ("id", "subgraph"):
+                take()
+                if peek() and peek()[0] in ("id", "str"):
+                    ident()
+                stmt_list()
             else:
-                nodes.add(first)
-                if peek() == ("op", "["):
-                    attr_list()
-        if peek() == ("op", ";"):
-            take()
-    take("op", "}")
+                first = ident()
+                if peek() == ("op", "="):
+                    take()
+                    ident()
+                elif peek() == ("op", "->"):
+                    chain = [first]
+                    while peek() == ("op", "->"):
+                        take()
+                        chain.append(ident())
+                    edges.extend(zip(chain, chain[1:], strict=False))
+                    if peek() == ("op", "["):
+                        attr_list()
+                else:
+                    nodes.add(first)
+                    if peek() == ("op", "["):
+                        attr_list()
+            if peek() == ("op", ";"):
+                take()
+        take("op", "}")
+
+    stmt_list()
     if i != len(toks):
         raise ValueError("text after the closing brace")
     undeclared = {end for edge in edges for end in edge} - nodes
@@ -179,50 +188,78 @@ def test_the_dot_checker_rejects_broken_dot():
 
 # ---------------------------------------------------------------------------------- Mermaid checking
 
-_M_NODE = re.compile(r'^  (n\d+)(\("([^"]*)"\)|\["([^"]*)"\])$')
+_M_NODE = re.compile(r'^(?:  |    )(n\d+)(\("([^"]*)"\)|\["([^"]*)"\])$')
 _M_EDGE = re.compile(r"^  (n\d+) --> (n\d+)$")
 _M_CLASS = re.compile(r"^  class (n\d+) (\w+)$")
 _M_CLASSDEF = re.compile(r"^  classDef (\w+) \S+$")
+_M_SUBGRAPH = re.compile(r'^  subgraph (c\d+) \["([^"]*)"\]$')
 
 
 def unescape_label(label: str) -> str:
     return label.replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def check_mermaid(text: str) -> tuple[dict[str, tuple[str, str]], list[tuple[str, str]], dict[str, str]]:
-    """Returns ({id: (label, shape)}, edges by label, {label: class}) after checking every line."""
-    lines = text.rstrip("\n").split("\n")
-    assert lines[0] == "flowchart LR"
-    nodes: dict[str, tuple[str, str]] = {}
-    classdefs: set[str] = set()
-    classes: dict[str, str] = {}
-    edges: list[tuple[str, str]] = []
-    for line in lines[1:]:
-        if m := _M_CLASSDEF.match(line):
-            classdefs.add(m.group(1))
-        elif m := _M_NODE.match(line):
-            assert m.group(1) not in nodes, f"node declared twice: {line}"
-            label = m.group(3) if m.group(3) is not None else m.group(4)
-            assert "<" not in label and ">" not in label, line
-            assert re.fullmatch(r"(?:[^&]|&(?:quot|lt|gt|amp);)*", label), f"bare '&' in label: {line}"
-            nodes[m.group(1)] = (unescape_label(label), "task" if m.group(2).startswith("(") else "file")
-        elif m := _M_CLASS.match(line):
-            assert m.group(1) in nodes, f"class before node declared: {line}"
-            assert m.group(2) in classdefs, f"undefined class: {line}"
-            classes[nodes[m.group(1)][0]] = m.group(2)
-        elif m := _M_EDGE.match(line):
-            assert m.group(1) in nodes and m.group(2) in nodes, f"edge with undeclared node: {line}"
-            edges.append((nodes[m.group(1)][0], nodes[m.group(2)][0]))
-        else:
-            raise AssertionError(f"unexpected Mermaid line: {line!r}")
-    return nodes, edges, classes
+class Mermaid:
+    """A checked Mermaid flowchart: nodes (label, shape, cluster), edges and classes by node key."""
+
+    def __init__(self, text: str) -> None:
+        lines = text.rstrip("\n").split("\n")
+        assert lines[0] == "flowchart LR"
+        self.nodes: dict[str, tuple[str, str, str | None]] = {}
+        self.clusters: dict[str, str] = {}
+        self.classes: dict[str, str] = {}
+        self.edges: list[tuple[str, str]] = []
+        self.comments: list[str] = []
+        classdefs: set[str] = set()
+        cluster: str | None = None
+        for line in lines[1:]:
+            if m := _M_CLASSDEF.match(line):
+                classdefs.add(m.group(1))
+            elif line.startswith("  %% "):
+                self.comments.append(line[5:])
+            elif m := _M_SUBGRAPH.match(line):
+                assert cluster is None, "subgraphs are not nested"
+                cluster = m.group(1)
+                self.clusters[cluster] = unescape_label(m.group(2))
+            elif line == "  end":
+                assert cluster is not None
+                cluster = None
+            elif m := _M_NODE.match(line):
+                assert line.startswith("    ") == (cluster is not None), f"indentation: {line!r}"
+                assert m.group(1) not in self.nodes, f"node declared twice: {line}"
+                label = m.group(3) if m.group(3) is not None else m.group(4)
+                assert "<" not in label and ">" not in label, line
+                assert re.fullmatch(r"(?:[^&]|&(?:quot|lt|gt|amp);)*", label), f"bare '&' in label: {line}"
+                shape = "task" if m.group(2).startswith("(") else "file"
+                self.nodes[m.group(1)] = (unescape_label(label), shape, cluster)
+            elif m := _M_CLASS.match(line):
+                assert cluster is None
+                assert m.group(1) in self.nodes, f"class before node declared: {line}"
+                assert m.group(2) in classdefs, f"undefined class: {line}"
+                self.classes[m.group(1)] = m.group(2)
+            elif m := _M_EDGE.match(line):
+                assert cluster is None
+                assert m.group(1) in self.nodes and m.group(2) in self.nodes, (
+                    f"edge with undeclared node: {line}"
+                )
+                self.edges.append((m.group(1), m.group(2)))
+            else:
+                raise AssertionError(f"unexpected Mermaid line: {line!r}")
+        assert cluster is None, "a subgraph is not closed"
+
+    def by_id(self, model: dict) -> tuple[dict[str, str], list[tuple[str, str]], dict[str, str]]:
+        """Uncollapsed output numbers nodes in the JSON model's order: ({id: label}, edges, classes)."""
+        ids = {f"n{i}": node["id"] for i, node in enumerate(model["nodes"])}
+        assert set(self.nodes) == set(ids)
+        labels = {ids[k]: label for k, (label, _, _) in self.nodes.items()}
+        return labels, [(ids[a], ids[b]) for a, b in self.edges], {ids[k]: v for k, v in self.classes.items()}
 
 
 # ---------------------------------------------------------------------------------------------- JSON
 
 
-def test_json_graph_has_task_and_file_nodes_and_directed_edges(two, cli):
-    model = graph_json(cli)
+def test_detail_graph_has_every_task_and_file_and_directed_edges(two, cli):
+    model = graph_json(cli, "--detail")
     kinds = {n["id"]: n["kind"] for n in model["nodes"]}
     assert set(kinds.values()) == {"task", "file"}
     assert len(kinds) == len(model["nodes"]), "node ids are unique"
@@ -250,23 +287,66 @@ def test_json_graph_has_task_and_file_nodes_and_directed_edges(two, cli):
         assert (f"session:{session}", f"{RESULTS}/{session}/_session.json") in edges
         baselines = f".idse/projects/{PROJECT}/sessions/{session}/metadata/baselines.json"
         assert (f"session:{session}", baselines) in edges
+        # meta.md reads every session's result by content.
+        assert (f"{RESULTS}/{session}/_session.json", "meta") in edges
     assert (f"session:{FEAT}", "state") in edges
     assert ("compile:" + FEAT, f".idse/projects/{PROJECT}/build/agents/{FEAT}.profile.yaml") in edges
     assert ("state", f".idse/projects/{PROJECT}/session_state.json") in edges
-    assert (f"{RESULTS}/{BLUEPRINT}/_session.json", "state") not in edges, "state follows the current session"
+    assert ("meta", f".idse/projects/{PROJECT}/meta.md") in edges
     assert ("registry", f"{RESULTS}/_project.json") in edges
+    bp_spec = doc_rel(BLUEPRINT, "spec")
+    assert (bp_spec, f"compile:{FEAT}") in edges and (bp_spec, f"session:{FEAT}") in edges
+
+
+def test_the_default_graph_is_the_readable_one(two, cli):
+    model = graph_json(cli)
+    detail = graph_json(cli, "--detail")
+    nodes = {n["id"]: n for n in model["nodes"]}
+    edges = {(e["from"], e["to"]) for e in model["edges"]}
+    # Same tasks; no cache file.
+    assert {i for i, n in nodes.items() if n["kind"] == "task"} == {
+        n["id"] for n in detail["nodes"] if n["kind"] == "task"
+    }
+    assert not any(i.startswith(".idse/.cache/") for i in nodes)
+    # Short labels, and each node knows its session (None: project-wide).
+    assert nodes[f"validate:{FEAT}/spec"]["label"] == "validate spec"
+    assert nodes[f"session:{FEAT}"]["label"] == "check session"
+    assert nodes[doc_rel(FEAT, "spec")]["label"] == "specs/spec.md"
+    assert nodes[doc_rel(FEAT, "spec")]["session"] == FEAT
+    assert nodes["state"]["session"] is None
+    assert nodes[".idse/projects/demo/meta.md"]["label"] == "meta.md"
+    assert all(len(n["label"]) <= 40 for n in model["nodes"])
+    for session in (BLUEPRINT, FEAT):
+        for stage in STAGE_NAMES:
+            assert (doc_rel(session, stage), f"validate:{session}/{stage}") in edges
+            assert (f"validate:{session}/{stage}", f"session:{session}") in edges
+            # Implied by the path through the stage's validation: not drawn twice.
+            assert (doc_rel(session, stage), f"session:{session}") not in edges
+        metadata = f"{SESSIONS}/{session}/metadata/session.json"
+        assert (metadata, f"session:{session}") in edges, "the metadata feeds the session check, once"
+        assert not any(a == metadata and b.startswith("validate:") for a, b in edges)
+    # The blueprint's spec fans out to every feature's Agent Profile: drawn once, with a note.
+    bp_spec = doc_rel(BLUEPRINT, "spec")
+    assert (bp_spec, f"compile:{FEAT}") not in edges and (bp_spec, f"session:{FEAT}") not in edges
+    fan = [n for n in model["nodes"] if n["kind"] == "note"]
+    assert [n["label"] for n in fan] == ["Agent Profile defaults of 1 session"]
+    assert [e for e in model["edges"] if e["to"] == fan[0]["id"]] == [{"from": bp_spec, "to": fan[0]["id"]}]
+    assert len(model["edges"]) < len(detail["edges"]) * 0.7
 
 
 # ----------------------------------------------------------------------------------------------- DOT
 
 
-def test_dot_output_parses_and_matches_the_json_graph(two, cli):
-    text = graph(cli, "--format", "dot")
+@pytest.mark.parametrize("detail", [[], ["--detail"]], ids=["default", "detail"])
+def test_dot_output_parses_and_matches_the_json_graph(two, cli, detail):
+    text = graph(cli, "--format", "dot", *detail)
     nodes, edges = check_dot(text)
-    model = graph_json(cli)
+    model = graph_json(cli, *detail)
     assert nodes == {n["id"] for n in model["nodes"]}
     assert sorted(edges) == sorted((e["from"], e["to"]) for e in model["edges"])
-    with_status = graph(cli, "--format", "dot", "--status")
+    assert text.count("subgraph cluster_") == 2, "one cluster per session"
+    assert 'label="validate spec"' in text
+    with_status = graph(cli, "--format", "dot", "--status", *detail)
     assert check_dot(with_status)[0] == nodes
 
 
@@ -286,8 +366,8 @@ def test_dot_and_mermaid_escape_awkward_names():
     assert nodes == ids
     assert sorted(edges) == sorted((e["from"], e["to"]) for e in model["edges"])
 
-    m_nodes, m_edges, classes = check_mermaid(render("mermaid", model))
-    assert {label for label, _ in m_nodes.values()} == ids
+    labels, m_edges, classes = Mermaid(render("mermaid", model)).by_id(model)
+    assert labels[nasty_file] == nasty_file and labels['check"it:<x&y>'] == 'check"it <x&y>'
     assert sorted(m_edges) == sorted((e["from"], e["to"]) for e in model["edges"])
     assert classes['check"it:<x&y>'] == "failed"
     assert classes[nasty_file] == "file"
@@ -299,11 +379,70 @@ def test_dot_and_mermaid_escape_awkward_names():
 def test_mermaid_is_the_default_and_matches_the_json_graph(two, cli):
     text = graph(cli)
     assert text == graph(cli, "--format", "mermaid")
-    nodes, edges, classes = check_mermaid(text)
+    chart = Mermaid(text)
     model = graph_json(cli)
-    assert {label: shape for label, shape in nodes.values()} == {n["id"]: n["kind"] for n in model["nodes"]}
+    labels, edges, classes = chart.by_id(model)
+    assert labels == {n["id"]: n["label"] for n in model["nodes"]}
     assert sorted(edges) == sorted((e["from"], e["to"]) for e in model["edges"])
-    assert set(classes.values()) == {"file"}, "tasks carry no status class without --status"
+    assert set(classes.values()) == {"file", "note"}, "tasks carry no status class without --status"
+    assert sorted(chart.clusters.values()) == [BLUEPRINT, FEAT]
+    in_feat = {k for k, (_, _, c) in chart.nodes.items() if c and chart.clusters[c] == FEAT}
+    ids = {f"n{i}": n["id"] for i, n in enumerate(model["nodes"])}
+    assert {ids[k] for k in in_feat} == {n["id"] for n in model["nodes"] if n["session"] == FEAT}
+
+
+def _many_sessions(two, count: int) -> list[dict]:
+    """The task dicts of ``count`` feature sessions shaped like `feat` (built from its real tasks)."""
+    from idse_orchestrator.engine.queries import task_list
+
+    ws = two
+    tasks = task_list(ws, ws.project(PROJECT), None)
+    feat = [t for t in tasks if t.get("owner") == FEAT]
+    others = [t for t in tasks if t.get("owner") != FEAT]
+    out = list(others)
+    for i in range(count):
+        sid = f"s{i:04d}"
+        for t in feat:
+            text = json.dumps({k: v for k, v in t.items() if k != "actions"})
+            text = text.replace(f"/{FEAT}/", f"/{sid}/").replace(f":{FEAT}", f":{sid}")
+            text = text.replace(f'"{FEAT}"', f'"{sid}"').replace(f"{FEAT}.profile", f"{sid}.profile")
+            text = text.replace(f'"{FEAT}/', f'"{sid}/')
+            out.append(json.loads(text))
+    return out
+
+
+def test_fifteen_sessions_fit_mermaid_without_collapsing(two):
+    from idse_orchestrator.engine.graph import graph_model, render
+
+    model = graph_model(_many_sessions(two, 15), None, detail=False)
+    text = render("mermaid", model)
+    chart = Mermaid(text)
+    assert not chart.comments and len(chart.edges) == len(model["edges"]) <= 500 and len(text) <= 50_000
+    assert len(chart.clusters) == 17
+
+
+@pytest.mark.parametrize("count", [40, 1000])
+def test_mermaid_stays_within_its_limits_by_collapsing_sessions(two, count):
+    from idse_orchestrator.engine.graph import graph_model, render
+
+    model = graph_model(_many_sessions(two, count), None, detail=False)
+    assert len(model["edges"]) > 500
+    text = render("mermaid", model)
+    chart = Mermaid(text)
+    assert len(chart.edges) <= 500 and len(text) <= 50_000
+    assert chart.comments and "collapsed" in chart.comments[0] and "--format dot" in chart.comments[0]
+    collapsed = [label for label, _, _ in chart.nodes.values() if "collapsed" in label]
+    assert collapsed, "sessions are collapsed into one node each"
+    assert any("idse graph --session s0" in label for label in collapsed), collapsed[:3]
+    if count == 1000:
+        assert any(label.startswith("more than") or "more sessions" in label for label in collapsed)
+    # DOT gets the whole graph, every session drawn.
+    nodes, edges = parse_dot(render("dot", model))
+    assert len(edges) == len(model["edges"]) and f"validate:s{count - 1:04d}/spec" in nodes
+
+
+def test_a_small_graph_is_not_collapsed(two, cli):
+    assert not Mermaid(graph(cli)).comments
 
 
 # -------------------------------------------------------------------------------------------- status
@@ -324,7 +463,11 @@ def test_status_marks_up_to_date_stale_and_failed(two, cli, tmp_path):
         for st in STAGE_NAMES
         if (s, st) != (FEAT, "spec")
     )
-    _, _, classes = check_mermaid(graph(cli, "--status"))
+
+    def mermaid_classes() -> dict[str, str]:
+        return Mermaid(graph(cli, "--status")).by_id(graph_json(cli, "--status"))[2]
+
+    classes = mermaid_classes()
     assert classes[f"validate:{FEAT}/spec"] == "stale"
     assert classes[f"validate:{FEAT}/plan"] == "up_to_date"
 
@@ -336,8 +479,7 @@ def test_status_marks_up_to_date_stale_and_failed(two, cli, tmp_path):
     statuses = task_statuses(cli)
     assert statuses[f"validate:{FEAT}/spec"] == "failed"
     assert statuses[f"validate:{FEAT}/plan"] == "up-to-date"
-    _, _, classes = check_mermaid(graph(cli, "--status"))
-    assert classes[f"validate:{FEAT}/spec"] == "failed"
+    assert mermaid_classes()[f"validate:{FEAT}/spec"] == "failed"
     assert '"#f8d7da"' in graph(cli, "--format", "dot", "--status")
 
     target.rmdir()
@@ -363,17 +505,22 @@ def test_session_restricts_the_graph(two, cli):
     }
     assert not any(f"/{FEAT}/" in i or i.endswith(f":{FEAT}") for i in ids)
 
-    feat = graph_json(cli, "-s", FEAT, "--status")
+    feat = graph_json(cli, "-s", FEAT, "--status", "--detail")
     feat_tasks = {n["id"] for n in feat["nodes"] if n["kind"] == "task"}
     # A graph (or build) of some sessions leaves the project-wide session_state.json alone.
-    assert "state" not in feat_tasks and f"session:{FEAT}" in feat_tasks
+    assert "state" not in feat_tasks and "meta" not in feat_tasks and f"session:{FEAT}" in feat_tasks
     # The only blueprint node is its spec: feat's Agent Profile takes the blueprint's as defaults.
     blueprint_spec = f".idse/projects/demo/sessions/{BLUEPRINT}/specs/spec.md"
     assert [n["id"] for n in feat["nodes"] if BLUEPRINT in n["id"]] == [blueprint_spec]
+    readable = graph_json(cli, "-s", FEAT)
+    assert {(e["from"], e["to"]) for e in readable["edges"] if e["from"] == blueprint_spec} == {
+        (blueprint_spec, "blueprint-spec-defaults")
+    }
 
-    both, full = graph_json(cli, "-s", FEAT, "-s", BLUEPRINT), graph_json(cli)
-    assert both["nodes"] == full["nodes"]
-    assert sorted(map(str, both["edges"])) == sorted(map(str, full["edges"]))
+    for detail in ([], ["--detail"]):
+        both, full = graph_json(cli, "-s", FEAT, "-s", BLUEPRINT, *detail), graph_json(cli, *detail)
+        assert both["nodes"] == full["nodes"]
+        assert sorted(map(str, both["edges"])) == sorted(map(str, full["edges"]))
 
     bad = cli("graph", "--session", "nope")
     assert bad.exit_code == 2
@@ -395,10 +542,38 @@ def test_output_writes_the_file(two, cli, tmp_path, fmt):
     assert out.read_text() == expected
 
 
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' is not installed")
+def test_svg_and_png_are_rendered_by_graphviz(two, cli, tmp_path):
+    svg = tmp_path / "g.svg"
+    assert cli("graph", "--format", "svg", "-o", str(svg)).exit_code == 0
+    text = svg.read_text()
+    assert "<svg" in text and "validate spec" in text and "cluster" in text
+    png = tmp_path / "g.png"
+    assert cli("graph", "--format", "png", "-o", str(png), "--status").exit_code == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # To stdout as well (an SVG is text).
+    result = cli("graph", "--format", "svg", "-s", FEAT)
+    assert result.exit_code == 0 and "<svg" in result.stdout
+
+
+@pytest.mark.parametrize("fmt", ["svg", "png"])
+def test_svg_and_png_without_graphviz_are_a_clear_usage_error(two, cli, tmp_path, monkeypatch, fmt):
+    empty = tmp_path / "no-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))  # a real PATH without Graphviz
+    out = tmp_path / f"g.{fmt}"
+    result = cli("graph", "--format", fmt, "-o", str(out))
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Graphviz 'dot'" in lines[0] and "--format dot" in lines[0]
+    assert result.stdout == "" and not out.exists()
+
+
 def test_graph_runs_nothing(two, cli, tmp_path, snapshot):
     spec = tmp_path / doc_rel(FEAT, "spec")
     spec.write_text(spec.read_text() + "\nEdited.\n")
     before = snapshot(tmp_path)
     for fmt in ("json", "dot", "mermaid"):
         graph(cli, "--format", fmt, "--status")
+        graph(cli, "--format", fmt, "--detail")
     assert snapshot(tmp_path) == before

@@ -24,6 +24,8 @@ def test_only_sources_trigger_a_round(ws):
     for derived in (
         ".idse/.cache/demo.doit.sqlite",
         ".idse/projects/demo/session_state.json",
+        ".idse/projects/demo/meta.md",
+        ".idse/projects/demo/build/site/index.html",
         ".idse/projects/demo/sessions/__blueprint__/metadata/baselines.json",
         ".idse/projects/demo/build/agents/__blueprint__.profile.yaml",
         ".idse/.cache/tmp/.spec.md.abc.tmp",

@@ -3,8 +3,8 @@
 Each round is an ordinary `idse build` (same lock, same index, same doit database), so its results
 are exactly a build's: a concurrent `idse build` waits for the round or is waited for. What the
 process keeps warm is everything already imported and parsed. Only `.idse/` is watched, and the
-files the build itself writes there (the cache, session_state.json, baselines, compiled profiles,
-temporary files) are ignored, so a round never triggers the next.
+files the build itself writes there (the cache, session_state.json, meta.md, baselines, compiled profiles,
+the site, temporary files) are ignored, so a round never triggers the next.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from idse_orchestrator.workspace import Project, Workspace
 Event = dict[str, Any]
 
 # Derived files written by the build under .idse/ (relative to the repository root).
-_DERIVED_SUFFIXES = ("/session_state.json", "/metadata/baselines.json", ".tmp", ".corrupt")
-_DERIVED_PARTS = ("/.cache/", "/build/agents/", "/.sync/", "/.creating-")
+_DERIVED_SUFFIXES = ("/session_state.json", "/meta.md", "/metadata/baselines.json", ".tmp", ".corrupt")
+_DERIVED_PARTS = ("/.cache/", "/build/agents/", "/build/site/", "/.sync/", "/.creating-")
 
 
 def is_source(root: Path, path: str) -> bool:

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "rules": "validate_cmds:rules",
     "build": "build_cmds:build",
     "graph": "build_cmds:graph",
+    "site": "site_cmds:site",
     "accept": "build_cmds:accept",
     "watch": "watch_cmds:watch",
     "agents": "agent_cmds:agents",
@@ -73,7 +74,8 @@ HELP_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...], str], ...] = (
         "Build",
         (
             ("build", "Run the task graph: validate, check, write only what is out of date"),
-            ("graph", "Draw the task graph as mermaid, dot or json"),
+            ("graph", "Draw the task graph as mermaid, dot, json, svg or png"),
+            ("site", "Write a static HTML dashboard: status matrix, a page per session, graphs"),
             ("watch", "Rebuild on every save under .idse/: one line (or JSON object) per change"),
         ),
         "idse build --dry-run && idse build --jobs 4",

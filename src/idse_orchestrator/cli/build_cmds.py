@@ -135,7 +135,12 @@ def build(
 @click.command()
 @project_option
 @click.option(
-    "--format", "fmt", type=click.Choice(["dot", "mermaid", "json"]), default="mermaid", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["dot", "mermaid", "json", "svg", "png"]),
+    default="mermaid",
+    show_default=True,
+    help="svg and png need Graphviz 'dot'.",
 )
 @click.option(
     "--session",
@@ -147,18 +152,50 @@ def build(
     shell_complete=complete_sessions,
 )
 @click.option("--status", "with_status", is_flag=True, help="Colour tasks: up-to-date, stale, failed.")
+@click.option("--detail", is_flag=True, help="Also the build's cache files (results) and their edges.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
 def graph(
-    project_name: str | None, fmt: str, sessions: tuple[str, ...], with_status: bool, output: str | None
+    project_name: str | None,
+    fmt: str,
+    sessions: tuple[str, ...],
+    with_status: bool,
+    detail: bool,
+    output: str | None,
 ) -> int:
-    """Draw the task graph: tasks and files as nodes, dependencies as edges."""
-    from idse_orchestrator.engine.graph import graph_model, render
+    """Draw the task graph: documents, tasks and what they write, one cluster per session.
+
+    Mermaid stays within 500 edges and 50,000 characters by collapsing big sessions into one node
+    each (--session S draws one); dot, svg and png always hold the whole graph."""
+    from idse_orchestrator.engine.graph import graph_model, render, render_dot, render_image
     from idse_orchestrator.engine.queries import graph_statuses, task_list
 
     ws, proj = open_project(project_name)
     chosen = list(sessions) or None
+    if fmt in ("svg", "png"):
+        import shutil
+
+        from idse_orchestrator.errors import UsageError
+
+        if shutil.which("dot") is None:  # before any work: the one-line reason, exit 2
+            raise UsageError(
+                f"--format {fmt} needs Graphviz 'dot', which is not installed "
+                "(install graphviz, or use --format dot, mermaid or json)"
+            )
     statuses = graph_statuses(ws, proj, chosen) if with_status else None
-    text = render(fmt, graph_model(task_list(ws, proj, chosen), statuses))
+    model = graph_model(task_list(ws, proj, chosen), statuses, detail=detail)
+    if fmt in ("svg", "png"):
+        data = render_image(render_dot(model), fmt)
+        if output:
+            from pathlib import Path
+
+            from idse_orchestrator.fsutil import atomic_write_bytes
+
+            atomic_write_bytes(Path(output), data)
+        else:
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        return 0
+    text = render(fmt, model)
     if output:
         from pathlib import Path
 

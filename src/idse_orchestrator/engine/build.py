@@ -35,8 +35,10 @@ from idse_orchestrator.fsutil import file_lock
 from idse_orchestrator.stages import STAGES
 from idse_orchestrator.workspace import Project, Workspace
 
-DEFAULT_FAMILIES = ("validate", "session", "registry", "state", "agents", "compile")
-FAMILY_ORDER = ("validate", "session", "registry", "state", "agents", "compile", "sync")
+DEFAULT_FAMILIES = ("validate", "session", "registry", "state", "meta", "agents", "compile")
+FAMILY_ORDER = ("validate", "session", "registry", "state", "meta", "agents", "compile", "sync")
+# Project-wide files that only a build of every session writes.
+FULL_BUILD_FAMILIES = ("state", "meta")
 
 if TYPE_CHECKING:
     from idse_orchestrator.engine.doit_adapter import TaskOutcome
@@ -286,7 +288,7 @@ def _cache_folder(ws: Workspace, families: tuple[str, ...], warn: Callable[[str]
 
 def _owner_families(base: BuildContext, families: tuple[str, ...], owner: str) -> tuple[str, ...]:
     if owner == PROJECT_OWNER and base.partial:
-        return tuple(f for f in families if f != "state")  # a partial build never writes the state
+        return tuple(f for f in families if f not in FULL_BUILD_FAMILIES)  # nor meta.md
     return families
 
 
