@@ -62,7 +62,7 @@ def _load(path: Any) -> Any:
         if len(raw) > _LIMIT:
             return None
         return json.loads(raw.decode("utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # absurd nesting: the validating path words it
         return None
 
 
