@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -32,6 +32,7 @@ ENV_VARS: dict[str, str] = {
     "backoff": "IDSE_SYNC_BACKOFF",
     "ca_bundle": "IDSE_SYNC_CA_BUNDLE",
     "concurrency": "IDSE_SYNC_CONCURRENCY",
+    "pooler": "IDSE_SYNC_POOLER",
 }
 DEFAULTS: dict[str, Any] = {
     "timeout": 30.0,
@@ -40,6 +41,9 @@ DEFAULTS: dict[str, Any] = {
     "backoff": 0.5,
     # requests in flight at once during a push or pull (artifact-core; other stores go one by one)
     "concurrency": 4,
+    # postgres: is a transaction-mode pooler in front of the database? "auto" detects it (port
+    # 6543 or 6432, a "pooler" host); "transaction" says yes, "none" says no (see backends/postgres.py)
+    "pooler": "auto",
 }
 SECRET_KEYS = ("token", "password", "secret", "api_key", "apikey", "bearer")
 
@@ -61,6 +65,7 @@ class SyncSection(BaseModel):
     backoff: float | None = Field(default=None, ge=0, le=60)
     ca_bundle: str | None = None
     concurrency: int | None = Field(default=None, ge=1, le=32)
+    pooler: Literal["auto", "transaction", "none"] | None = None
 
     @field_validator("project")
     @classmethod
@@ -98,6 +103,7 @@ class SyncSettings(BaseModel):
     backoff: float
     ca_bundle: str | None
     concurrency: int = DEFAULTS["concurrency"]
+    pooler: Literal["auto", "transaction", "none"] = DEFAULTS["pooler"]
     # setting -> where its value came from: "config", "env IDSE_SYNC_…" or "default"
     sources: dict[str, str]
 
@@ -231,6 +237,7 @@ def load_settings(
         backoff=merged["backoff"],
         ca_bundle=merged.get("ca_bundle"),
         concurrency=merged["concurrency"],
+        pooler=merged["pooler"],
         sources=sources,
     )
 
@@ -250,6 +257,7 @@ def describe(settings: SyncSettings) -> dict[str, Any]:
         "backoff": settings.backoff,
         "ca_bundle": settings.ca_bundle,
         "concurrency": settings.concurrency,
+        "pooler": settings.pooler,
     }
     return {
         "settings": values,
