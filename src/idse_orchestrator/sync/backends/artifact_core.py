@@ -1,7 +1,8 @@
 """The ``artifact-core`` store: Artifact Core HTTP protocol v1 (docs/artifact-core-protocol.md).
 
 Transient failures (connection errors, timeouts, 5xx, a reply cut or stalled after its headers)
-are retried with backoff, each attempt counted; 401/403 and TLS failures are final. PUT is
+are retried with backoff, each attempt counted; a 429 is retried after the server's Retry-After
+(capped at a minute) or the backoff, whichever is longer; 401/403 and TLS failures are final. PUT is
 retried too: it carries ``base_revision``, so a retry of a write that already landed answers 409
 with our own sha256, which the engine counts as success. The token is sent only in the
 Authorization header and never appears in a message; redirects are not followed, so it cannot be
@@ -13,6 +14,8 @@ A push or pull sends up to ``sync.concurrency`` requests at once: each thread ge
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import ipaddress
 import json
 import threading
@@ -34,6 +37,9 @@ from idse_orchestrator.sync.store import Artifact, ArtifactRef, WriteResult
 from idse_orchestrator.workspace import Workspace
 
 RETRY_STATUSES = (500, 502, 503, 504)
+# Too many requests: retried after the wait the server asks for (Retry-After), at most this long.
+RATE_LIMITED = 429
+MAX_RETRY_AFTER = 60.0
 # Retried: no answer, or an answer cut or stalled (its headers or its body).
 TRANSIENT = (
     requests.exceptions.ConnectionError,
@@ -90,6 +96,23 @@ class _Bearer(requests.auth.AuthBase):
 
     def __repr__(self) -> str:
         return "<bearer token>"
+
+
+def _retry_after(value: str | None) -> float:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), capped; 0 if absent."""
+    if not value:
+        return 0.0
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 0.0
+    if when.tzinfo is None:
+        return 0.0
+    wait = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    return min(max(wait, 0.0), MAX_RETRY_AFTER)
 
 
 def _is_loopback(host: str) -> bool:
@@ -184,8 +207,9 @@ class ArtifactCoreStore:
             what = f"request failed ({name})"
         return RemoteError(f"{where}: {what} ({tries} attempt{'s' if tries > 1 else ''})")
 
-    def _attempt(self, method: str, url: str, body: Any, where: str) -> tuple[int, bytes]:
-        """One request and its whole body (headers and body within the timeouts)."""
+    def _attempt(self, method: str, url: str, body: Any, where: str) -> tuple[int, bytes, str | None]:
+        """One request and its whole body (headers and body within the timeouts), and the
+        Retry-After header."""
         response = self.session.request(
             method,
             url,
@@ -203,7 +227,7 @@ class ArtifactCoreStore:
                 if size > MAX_RESPONSE_BYTES:
                     raise RemoteError(f"{where}: response larger than 32 MB")
                 chunks.append(chunk)
-        return response.status_code, b"".join(chunks)
+        return response.status_code, b"".join(chunks), response.headers.get("Retry-After")
 
     def _call(self, method: str, path: str, body: Any = None) -> tuple[int, Any, str]:
         """Send one request, retrying transient faults (connection errors, timeouts, a reply cut or
@@ -215,7 +239,7 @@ class ArtifactCoreStore:
         while True:
             attempt += 1
             try:
-                status, raw = self._attempt(method, url, body, where)
+                status, raw, retry_after = self._attempt(method, url, body, where)
             except requests.exceptions.RequestException as exc:
                 final = isinstance(exc, requests.exceptions.SSLError) or not isinstance(exc, TRANSIENT)
                 if final or attempt >= tries:
@@ -225,7 +249,14 @@ class ArtifactCoreStore:
             if status in RETRY_STATUSES and attempt < tries:
                 self._pause(attempt)
                 continue
+            if status == RATE_LIMITED and attempt < tries:
+                self._pause(attempt, at_least=_retry_after(retry_after))
+                continue
             break
+        if status == RATE_LIMITED:
+            raise RemoteError(
+                f"{where}: rate limited (429) after {attempt} attempt{'s' if attempt > 1 else ''}"
+            )
         if status in (401, 403):
             # Final: a wrong token stays wrong, so it is never retried.
             raise RemoteError(f"{where}: authentication failed ({status}); check IDSE_SYNC_TOKEN")
@@ -237,10 +268,10 @@ class ArtifactCoreStore:
                 data = None  # not JSON, or nested past any sane depth: an unexpected reply
         return status, data, where
 
-    def _pause(self, attempt: int) -> None:
-        delay = self.settings.backoff * (2 ** (attempt - 1))
+    def _pause(self, attempt: int, at_least: float = 0.0) -> None:
+        delay = max(min(self.settings.backoff * (2 ** (attempt - 1)), 30.0), at_least)
         if delay > 0:
-            time.sleep(min(delay, 30.0))
+            time.sleep(delay)
 
     def _unexpected(self, where: str, status: int, data: Any) -> RemoteError:
         detail = ""
