@@ -41,13 +41,21 @@ class Root:
     def __init__(self, root: Path, what: str, prefix: str = "") -> None:
         self.lexical = Path(os.path.abspath(root))
         self.real_root = Path(os.path.realpath(root))
+        self._lexical_str = str(self.lexical)
+        self._lexical_prefix = os.path.join(self._lexical_str, "")
+        self._real_str = str(self.real_root)
+        self._real_prefix = os.path.join(self._real_str, "")
         self.what = what
         self.prefix = prefix
 
     # -- checks ---------------------------------------------------------------------------------
 
     def contains(self, real: Path) -> bool:
-        return real == self.real_root or self.real_root in real.parents
+        return self._inside(str(real))
+
+    def _inside(self, real: str) -> bool:
+        root = self._real_str
+        return real == root or real.startswith(self._real_prefix)
 
     def show(self, path: Path) -> str:
         try:
@@ -63,28 +71,31 @@ class Root:
         """``path`` with every symlink on it resolved, or ``Escape`` if one leads outside the root.
 
         The part that does not exist yet is returned as is, under the resolved part that does.
+        Plain strings, not pathlib: this runs for every access to every document of a sync.
         """
-        absolute = Path(os.path.abspath(path))
-        try:
-            parts = absolute.relative_to(self.lexical).parts
-        except ValueError:
-            raise Escape(f"{path} is outside {self.what}; not used") from None
-        current = self.real_root
+        absolute = os.path.abspath(path)
+        if absolute == self._lexical_str:
+            parts: list[str] = []
+        elif absolute.startswith(self._lexical_prefix):
+            parts = absolute[len(self._lexical_prefix) :].split(os.sep)
+        else:
+            raise Escape(f"{path} is outside {self.what}; not used")
+        current = self._real_str
         for i, part in enumerate(parts):
-            candidate = current / part
+            candidate = os.path.join(current, part)
             try:
                 st = os.lstat(candidate)
             except (FileNotFoundError, NotADirectoryError):
-                return candidate.joinpath(*parts[i + 1 :])
+                return Path(candidate, *parts[i + 1 :])
             except OSError as exc:
-                raise BadFile(self.show(absolute), f"cannot be used ({exc.strerror or exc})") from None
+                raise BadFile(self.show(Path(absolute)), f"cannot be used ({exc.strerror or exc})") from None
             if stat.S_ISLNK(st.st_mode):
-                target = Path(os.path.realpath(candidate))
-                if not self.contains(target):
+                target = os.path.realpath(candidate)
+                if not self._inside(target):
                     raise self._escape(self.lexical.joinpath(*parts[: i + 1]))
                 candidate = target
             current = candidate
-        return current
+        return Path(current)
 
     def allowed(self, path: Path) -> bool:
         try:
@@ -138,14 +149,18 @@ class Root:
                 raise BadFile(shown, "cannot be read (permission denied)") from None
             raise BadFile(shown, f"cannot be read ({exc.strerror or exc})") from None
         with os.fdopen(fd, "rb") as fh:
-            mode = os.fstat(fh.fileno()).st_mode
-            if stat.S_ISDIR(mode):
+            st = os.fstat(fh.fileno())
+            if stat.S_ISDIR(st.st_mode):
                 raise BadFile(shown, "is a directory, expected a file")
-            if not stat.S_ISREG(mode):
+            if not stat.S_ISREG(st.st_mode):
                 # A FIFO or device would block or stream forever.
                 raise BadFile(shown, "is not a regular file")
             try:
-                data = fh.read(limit + 1)
+                # Sized by the file, not the limit: read(limit) allocates the whole limit every time.
+                want = min(st.st_size, limit) + 1
+                data = fh.read(want)
+                if len(data) == want and want <= limit:  # grew since fstat: read on, to the limit
+                    data += fh.read(limit + 1 - want)
             except OSError as exc:
                 raise BadFile(shown, f"cannot be read ({exc.strerror or exc})") from None
         if len(data) > limit:

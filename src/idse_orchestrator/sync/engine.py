@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -35,6 +36,7 @@ from idse_orchestrator.sync.lineage import ensure_metadata, push_lineage
 from idse_orchestrator.sync.record import (
     BaseEntry,
     SyncRecord,
+    append_journal,
     artifact_key,
     cached_sha,
     load_record,
@@ -102,6 +104,8 @@ class SyncContext:
     # While set (push, pull), ``settle`` only marks the record changed; ``flush`` saves it.
     batching: bool = False
     unsaved: bool = False
+    # The worker threads of a push or pull (``_in_parallel``), shut down when it ends.
+    workers: ThreadPoolExecutor | None = None
 
     @classmethod
     def open(cls, ws: Workspace, project: Project, store: DesignStore) -> SyncContext:
@@ -113,7 +117,7 @@ class SyncContext:
         """Every local file sync reads or writes goes through this (the workspace's symlink policy)."""
         return self.local.confine
 
-    @property
+    @cached_property
     def remote_key(self) -> str:
         # The description is already scrubbed; scrubbing again guarantees no secret reaches the file.
         return redact(self.store.description)
@@ -128,21 +132,25 @@ class SyncContext:
         return self.record.conflicts.setdefault(self.remote_key, {})
 
     def flush(self) -> None:
-        """Save the record if anything changed since it was last saved."""
+        """Save what changed since the last save: the whole record, or while ``batching`` one line
+        of its journal (rewriting the whole record after every batch would make a push quadratic)."""
         if self.unsaved:
-            save_record(self.project, self.record)
+            if self.batching:
+                append_journal(self.project, self.record)
+            else:
+                save_record(self.project, self.record)
             self.unsaved = False
 
     def settle(self, session: str, stage: str, sha256: str, revision: str) -> None:
         """Record that both sides hold ``sha256`` (remote at ``revision``) and persist it now, or with
         the batch when ``batching``."""
         key = artifact_key(session, stage)
-        self.base[key] = BaseEntry(sha256=sha256, revision=revision)
-        self.seen.pop(key, None)
+        self.record.set_entry("remotes", self.remote_key, key, BaseEntry(sha256=sha256, revision=revision))
+        self.record.set_entry("conflicts", self.remote_key, key, None)
         try:
             real = self.root.real(self.project.document_path(session, BY_NAME[stage]))
         except Escape:
-            self.record.files.pop(key, None)
+            self.record.set_file(key, None)
         else:
             remember(self.record, key, real, sha256)
         self.unsaved = True
@@ -291,7 +299,8 @@ def write_conflict_copy(ctx: SyncContext, session: str, stage: str, remote: Arti
     it is: the one ``resolve`` will compare-and-swap against."""
     copy = remote_copy_path(ctx.project, session, stage)
     ctx.root.write_text(copy, remote.content)
-    ctx.seen[artifact_key(session, stage)] = BaseEntry(sha256=remote.sha256, revision=remote.revision)
+    entry = BaseEntry(sha256=remote.sha256, revision=remote.revision)
+    ctx.record.set_entry("conflicts", ctx.remote_key, artifact_key(session, stage), entry)
     ctx.unsaved = True
     ctx.flush()
     return copy
@@ -375,16 +384,24 @@ def _download(
         _save_conflict(ctx, row.session, row.stage, remote, report)
 
 
-def _in_parallel(workers: int, jobs: list[Callable[[], T]]) -> list[T]:
-    """Run ``jobs`` on at most ``workers`` threads; the results in the order of the jobs."""
+def _in_parallel(ctx: SyncContext, jobs: list[Callable[[], T]]) -> list[T]:
+    """Run ``jobs`` on the store's worker threads (``concurrency``); the results in job order.
+
+    The threads live for the whole push or pull (``ctx.workers``), so a store keeping a connection
+    per thread keeps a few, not a few per batch."""
+    workers = int(getattr(ctx.store, "concurrency", 1))
     if workers <= 1 or len(jobs) <= 1:
         return [job() for job in jobs]
-    pool = ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="idse-sync")
+    if ctx.workers is None:
+        ctx.workers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="idse-sync")
+    futures = [ctx.workers.submit(job) for job in jobs]
     try:
-        return list(pool.map(lambda job: job(), jobs))
-    finally:
+        return [future.result() for future in futures]
+    except BaseException:
         # Interrupted (Ctrl-C): the requests not started yet are dropped, not sent.
-        pool.shutdown(wait=True, cancel_futures=True)
+        for future in futures:
+            future.cancel()
+        raise
 
 
 def _captured(job: Callable[[], _Fetched]) -> Callable[[], _Fetched]:
@@ -467,8 +484,7 @@ def _fetch(ctx: SyncContext, direction: str, batch: list[Row], wanted: tuple[Sta
             got[i].remote = remote
     else:
         jobs, slots = jobs + [read(i) for i in reads], slots + reads
-    workers = int(getattr(store, "concurrency", 1))
-    for i, answer in zip(slots, _in_parallel(workers, jobs), strict=True):
+    for i, answer in zip(slots, _in_parallel(ctx, jobs), strict=True):
         if answer.error is not None:
             got[i].error = answer.error
             continue
@@ -572,9 +588,13 @@ def transfer(
         # What was settled before a failure is kept: the rerun starts from there.
         ctx.batching = False
         ctx.flush()
+        if ctx.workers is not None:
+            ctx.workers.shutdown(wait=True, cancel_futures=True)
+            ctx.workers = None
     if direction == "push":
         sessions = [session] if session else ctx.project.session_ids()
         push_lineage(ctx.project, ctx.root, ctx.store, sessions)
+    # One full write for the whole run, which retires the batches' journal lines.
     save_record(ctx.project, ctx.record)
     everything_in_sync = not (report.conflicts or report.skipped or report.rejected)
     if report.transferred or everything_in_sync:
