@@ -327,3 +327,24 @@ def test_a_fault_that_persists_is_one_line_and_the_rerun_converges(
     assert set(wss.states("a").values()) == {"in-sync"}
     assert wss.run("b", "sync", "pull").exit_code == 0
     assert docs(wss, "b") == docs(wss, "a")
+
+
+def test_an_oversized_remote_document_fails_alone(wss: Workspaces, remote: Remote) -> None:
+    """Pull mirrors push: a document over the 5 MB limit is that document's failure (rejected,
+    exit 1); every other document is pulled, and the local file is left alone."""
+    big = "# big\n" + "x" * (5 * 1024 * 1024 + 10)
+    assert remote.put_raw("feat", "plan", big)
+    assert remote.put_raw("feat", "spec", "# a spec\n")
+    assert remote.put_raw("feat", "intent", "# an intent\n")
+    pulled = wss.run("b", "sync", "pull", "--json")
+    assert pulled.exit_code == 1, pulled
+    report = json.loads(pulled.stdout)
+    assert [(r["session"], r["stage"], r["side"]) for r in report["rejected"]] == [("feat", "plan", "remote")]
+    assert "larger than 5 MB" in report["rejected"][0]["reason"]
+    assert sorted(t["stage"] for t in report["transferred"]) == ["intent", "spec"]
+    assert wss.read("b", "spec", session="feat") == "# a spec\n"
+    assert not wss.doc("b", "plan", session="feat").exists()
+    assert report["last_sync"] is not None  # something synced
+    text = wss.run("b", "sync", "pull")
+    assert text.exit_code == 1 and "rejected remote 'feat'/'plan'" in text.stdout
+    assert "larger than 5 MB" in text.stdout

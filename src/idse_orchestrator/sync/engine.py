@@ -27,7 +27,7 @@ from typing import Any, Literal, TypeVar
 
 from idse_orchestrator import ids
 from idse_orchestrator.errors import BadFile, InvalidName, RemoteError
-from idse_orchestrator.fsutil import MAX_DOCUMENT_BYTES
+from idse_orchestrator.fsutil import MAX_DOCUMENT_BYTES, human_size
 from idse_orchestrator.stages import BLUEPRINT, BY_NAME, STAGE_NAMES, STAGES
 from idse_orchestrator.sync.backends.filesystem import FilesystemStore, local_store
 from idse_orchestrator.sync.confine import Escape, Root
@@ -272,6 +272,14 @@ def _rejected(session: str, stage: str, reason: str, side: str) -> dict[str, Any
     return {"session": session[:200], "stage": stage[:200], "reason": reason, "side": side}
 
 
+class Oversized(RemoteError):
+    """A remote document over the size limit: that document's failure, not the whole run's."""
+
+    def __init__(self, where: str) -> None:
+        self.reason = f"document is larger than {human_size(MAX_DOCUMENT_BYTES)}"
+        super().__init__(f"{where}: {self.reason}")
+
+
 def verify(artifact: Artifact, session: str, stage: str) -> Artifact:
     """Refuse remote content that is not the document asked for or does not match its hash."""
     where = f"remote artifact {session}/{stage}"
@@ -280,7 +288,7 @@ def verify(artifact: Artifact, session: str, stage: str) -> Artifact:
             f"{where}: the store answered with {artifact.session[:64]!r}/{artifact.stage[:64]!r}"
         )
     if len(artifact.content.encode("utf-8")) > MAX_DOCUMENT_BYTES:
-        raise RemoteError(f"{where}: larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB")
+        raise Oversized(where)
     if "\x00" in artifact.content:
         raise RemoteError(f"{where}: binary content, expected UTF-8 text")
     if content_sha256(artifact.content) != artifact.sha256:
@@ -521,6 +529,9 @@ def _apply(
     except Escape as exc:
         # A link swapped in after the listing: refused like one found by it.
         report.rejected.append(_rejected(row.session, row.stage, exc.message, "local"))
+    except Oversized as exc:
+        # Like a local one (below): that document's failure only, the others are synced.
+        report.rejected.append(_rejected(row.session, row.stage, exc.reason, "remote"))
     except BadFile as exc:
         if not too_large(exc):
             raise
