@@ -76,10 +76,13 @@ def start_server() -> tuple[subprocess.Popen[str], str]:
     return proc, proc.stdout.readline().strip()
 
 
-def stop_server(proc: subprocess.Popen[str]) -> None:
+def stop_server(proc: subprocess.Popen[str]) -> float:
+    """Stop the server; the CPU seconds it used."""
     assert proc.stdin is not None
     proc.stdin.close()
-    proc.wait(timeout=30)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return float(usage.ru_utime + usage.ru_stime)
 
 
 def idse(cwd: Path, env: dict[str, str], *args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
@@ -142,6 +145,7 @@ def measured(cwd: Path, env: dict[str, str], *args: str, counts: Path | None = N
             "stderr": err.read().decode(),
             # ru_maxrss is in kilobytes on Linux
             "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
         }
     if counts is not None and counts.exists():
         result.update(json.loads(counts.read_text()))
@@ -251,13 +255,15 @@ def bench_scale(work: Path, small: int, large: int, concurrency: int) -> dict[st
             )
             run = measured(ws, env, "sync", "push", "--json")
         finally:
-            stop_server(server)
+            server_cpu = stop_server(server)
         assert run["code"] == 0, run["stderr"][-2000:]
         assert len(json.loads(run["stdout"])["transferred"]) == count * 7
         out[label] = {
             "sessions": count,
             "documents": count * 7,
             "push_s": round(run["seconds"], 2),
+            "push_cpu_s": run["cpu_s"],
+            "server_cpu_s": round(server_cpu, 2),
             "peak_rss_mb": run["peak_rss_mb"],
         }
         shutil.rmtree(ws, ignore_errors=True)

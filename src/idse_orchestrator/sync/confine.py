@@ -136,7 +136,6 @@ class Root:
     def read_text(self, path: Path, *, limit: int = MAX_DOCUMENT_BYTES) -> str | None:
         """The UTF-8 text of ``path``, ``None`` if it does not exist, ``BadFile`` if unreadable."""
         real = self.real(path)
-        shown = self.show(path)
         try:
             fd = os.open(real, _OPEN_READ)
         except (FileNotFoundError, NotADirectoryError):
@@ -144,17 +143,17 @@ class Root:
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 # O_NOFOLLOW: the resolved path became a symlink after the check (or is a loop).
-                raise Escape(f"{shown} is a symbolic link that cannot be followed safely") from None
+                raise Escape(f"{self.show(path)} is a symbolic link that cannot be followed safely") from None
             if isinstance(exc, PermissionError):
-                raise BadFile(shown, "cannot be read (permission denied)") from None
-            raise BadFile(shown, f"cannot be read ({exc.strerror or exc})") from None
+                raise BadFile(self.show(path), "cannot be read (permission denied)") from None
+            raise BadFile(self.show(path), f"cannot be read ({exc.strerror or exc})") from None
         with os.fdopen(fd, "rb") as fh:
             st = os.fstat(fh.fileno())
             if stat.S_ISDIR(st.st_mode):
-                raise BadFile(shown, "is a directory, expected a file")
+                raise BadFile(self.show(path), "is a directory, expected a file")
             if not stat.S_ISREG(st.st_mode):
                 # A FIFO or device would block or stream forever.
-                raise BadFile(shown, "is not a regular file")
+                raise BadFile(self.show(path), "is not a regular file")
             try:
                 # Sized by the file, not the limit: read(limit) allocates the whole limit every time.
                 want = min(st.st_size, limit) + 1
@@ -162,16 +161,16 @@ class Root:
                 if len(data) == want and want <= limit:  # grew since fstat: read on, to the limit
                     data += fh.read(limit + 1 - want)
             except OSError as exc:
-                raise BadFile(shown, f"cannot be read ({exc.strerror or exc})") from None
+                raise BadFile(self.show(path), f"cannot be read ({exc.strerror or exc})") from None
         if len(data) > limit:
-            raise BadFile(shown, f"is larger than {human_size(limit)}")
+            raise BadFile(self.show(path), f"is larger than {human_size(limit)}")
         if b"\x00" in data:
-            raise BadFile(shown, "is a binary file, expected UTF-8 text")
+            raise BadFile(self.show(path), "is a binary file, expected UTF-8 text")
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as exc:
             line = data[: exc.start].count(b"\n") + 1
-            raise BadFile(shown, f"is not valid UTF-8 (line {line})") from None
+            raise BadFile(self.show(path), f"is not valid UTF-8 (line {line})") from None
 
     # -- writing --------------------------------------------------------------------------------
 

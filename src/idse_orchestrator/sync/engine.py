@@ -18,6 +18,8 @@ workspace's ``confine.Root``: a document behind a symlink leading out of the wor
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -192,7 +194,10 @@ def _local_sha(ctx: SyncContext, session: str, stage: str) -> str | None:
     out of the workspace."""
     path = ctx.project.document_path(session, BY_NAME[stage])
     real = ctx.root.real(path)
-    if not ctx.root.is_file(path):
+    try:
+        if not stat.S_ISREG(os.lstat(real).st_mode):
+            return None
+    except (FileNotFoundError, NotADirectoryError):
         return None
     key = artifact_key(session, stage)
     digest = cached_sha(ctx.record, key, real)
