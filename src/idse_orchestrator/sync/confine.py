@@ -47,6 +47,8 @@ class Root:
         self._real_prefix = os.path.join(self._real_str, "")
         self.what = what
         self.prefix = prefix
+        # While a list (``defer_sync``): files written but not yet fsynced, made durable together.
+        self._unsynced: list[Path] | None = None
 
     # -- checks ---------------------------------------------------------------------------------
 
@@ -197,9 +199,39 @@ class Root:
         try:
             # A temporary file renamed over ``real``: rename replaces a directory entry, it never
             # writes through a link that might appear at the destination meanwhile.
-            atomic_write_text(real, text)
+            atomic_write_text(real, text, durable=self._unsynced is None)
         except OSError as exc:
             raise BadFile(self.show(path), f"cannot be written ({exc.strerror or exc})") from None
+        if self._unsynced is not None:
+            self._unsynced.append(real)
+
+    @contextlib.contextmanager
+    def defer_sync(self) -> Iterator[None]:
+        """Within: ``write_text`` leaves the fsync to ``sync_written``, so that a batch of files is
+        made durable at once (the first fsync commits the filesystem's journal for all of them;
+        one per file made a pull of thousands of documents wait mostly on the disk)."""
+        self._unsynced = []
+        try:
+            yield
+        finally:
+            try:
+                self.sync_written()
+            finally:
+                self._unsynced = None
+
+    def sync_written(self) -> None:
+        """fsync the files written since the last call (see ``defer_sync``): before their
+        bookkeeping is saved, so a record never describes content the disk may not hold."""
+        pending, self._unsynced = self._unsynced, ([] if self._unsynced is not None else None)
+        for real in pending or ():
+            try:
+                fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+            except OSError:
+                continue  # replaced or removed since: whatever is there now was synced by its writer
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def unlink(self, path: Path) -> None:
         """Remove ``path`` if it exists (a link is removed itself, its target is left alone)."""

@@ -136,6 +136,8 @@ class SyncContext:
     def flush(self) -> None:
         """Save what changed since the last save: the whole record, or while ``batching`` one line
         of its journal (rewriting the whole record after every batch would make a push quadratic)."""
+        # The files written first, their bookkeeping after: never a record ahead of the disk.
+        self.root.sync_written()
         if self.unsaved:
             if self.batching:
                 append_journal(self.project, self.record)
@@ -559,6 +561,27 @@ def status(ctx: SyncContext, session: str | None = None) -> dict[str, Any]:
     }
 
 
+def _run_batches(
+    ctx: SyncContext,
+    direction: str,
+    rows: list[Row],
+    wanted: tuple[State, ...],
+    report: Report,
+    new_sessions: dict[str, Any],
+    progress: Progress | None,
+    total: int,
+) -> None:
+    done = 0
+    for batch in _batches(rows, BATCH):
+        fetched = _fetch(ctx, direction, batch, wanted)
+        for row, got in zip(batch, fetched, strict=True):
+            _apply(ctx, direction, row, got, report, wanted, new_sessions)
+        ctx.flush()
+        done += sum(1 for row in batch if row.state == "conflict" or row.state in wanted)
+        if progress is not None and total:
+            progress(done, total)
+
+
 def transfer(
     ctx: SyncContext,
     direction: Literal["push", "pull"],
@@ -589,17 +612,10 @@ def transfer(
         return report
     new_sessions: dict[str, Any] = {}
     total = sum(1 for row in rows if row.state == "conflict" or row.state in wanted)
-    done = 0
     ctx.batching = True
     try:
-        for batch in _batches(rows, BATCH):
-            fetched = _fetch(ctx, direction, batch, wanted)
-            for row, got in zip(batch, fetched, strict=True):
-                _apply(ctx, direction, row, got, report, wanted, new_sessions)
-            ctx.flush()
-            done += sum(1 for row in batch if row.state == "conflict" or row.state in wanted)
-            if progress is not None and total:
-                progress(done, total)
+        with ctx.root.defer_sync():
+            _run_batches(ctx, direction, rows, wanted, report, new_sessions, progress, total)
     finally:
         # What was settled before a failure is kept: the rerun starts from there.
         ctx.batching = False
