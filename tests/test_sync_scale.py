@@ -497,3 +497,44 @@ def test_journal_torn_line_and_retired_generation(wss: Workspaces) -> None:
     journal_path(project).write_bytes(kept)
     record, _ = load_record(project)
     assert set(record.remotes["remote"]) == {"s/intent"}  # the retired lines did not bring it back
+
+
+def test_pulled_files_are_durable_before_their_bookkeeping(
+    wss: Workspaces, server: ArtifactCoreServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The files of a batch are fsynced together, but always before the journal line that records
+    them: a record never describes content the disk may not hold after a power cut."""
+    from idse_orchestrator.sync import confine
+
+    documents = generate(wss.path("a"), 6)
+    assert wss.run("a", "sync", "push").exit_code == 0
+    generate(wss.path("b"), 1)  # the same blueprint: the feature sessions are pulled
+    monkeypatch.setattr(engine, "BATCH", 10)
+    synced: set[str] = set()
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.add(os.path.realpath(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(confine.os, "fsync", fsync)
+    sessions = wss.path("b") / ".idse/projects" / PROJECT / "sessions"
+    lines = 0
+    real_append = engine.append_journal
+
+    def append(project: Any, record: Any) -> None:
+        nonlocal lines
+        lines += 1
+        on_disk = {os.path.realpath(p) for p in sessions.rglob("*.md")}
+        pulled = {p for p in on_disk if "__blueprint__" not in p}
+        assert pulled <= synced, sorted(pulled - synced)[:3]
+        real_append(project, record)
+
+    monkeypatch.setattr(engine, "append_journal", append)
+    if not os.path.exists("/proc/self/fd"):
+        pytest.skip("no /proc to name the file an fsync was for")
+    assert wss.run("b", "sync", "pull").exit_code == 0
+    assert lines >= (documents - 7) // 10
+    assert all(
+        p in synced for p in {os.path.realpath(p) for p in sessions.rglob("*.md")} if "__blueprint__" not in p
+    )
