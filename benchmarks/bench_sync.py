@@ -11,7 +11,7 @@ Default mode: generates N sessions (7 documents each), starts the test Artifact 
   file, hash it, PUT {content, sha256, base_revision: null}) with one requests.Session;
 - `idse sync pull` into an empty clone vs a plain loop: GET the listing, GET each document, write it;
 - with IDSE_TEST_PG_DSN set: the first `idse sync push` to PostgreSQL (in a throwaway schema).
-Targets: push <= 3x the plain PUT loop; PostgreSQL first push of 1,000 sessions <= 15 s.
+Targets: push and pull <= 3x the plain loops; PostgreSQL first push of 1,000 sessions <= 15 s.
 
 `--scale M`: the first push (artifact-core) of `--sessions` sessions and of M sessions, each in a
 child process whose peak RSS is read from the kernel (wait4). Targets: linear, the M-session push
@@ -390,6 +390,8 @@ def main() -> None:
         result["targets"] = {
             "push_ratio_max": 3.0,
             "push_ok": result["push_ratio"] <= 3.0,
+            "pull_ratio_max": 3.0,
+            "pull_ok": result["pull_ratio"] <= 3.0,
             "postgres_first_push_1000_sessions_max_s": 15.0,
             # Scaled to the sessions measured: the target is for 1,000.
             "postgres_ok": None
