@@ -4,6 +4,7 @@ Faults are injected by request number (``fail(index, kind, times)``), counted ov
 the server receives, so a test can break exactly the k-th request of a command:
 
 - ``"500"``: answer 500 without touching the data;
+- ``"429"``: answer 429 (too many requests) with ``Retry-After: <retry_after>``, data untouched;
 - ``"drop"``: read the request, then close the connection without an answer;
 - ``"drop-after"``: apply the request, then close without an answer (the reply is lost);
 - ``"timeout"``: read the request, wait ``delay`` seconds, close without applying;
@@ -45,6 +46,8 @@ class ArtifactCoreServer:
         self.count = 0
         self.log: list[tuple[str, str, int | str]] = []
         self.faults: dict[int, str] = {}
+        # The Retry-After header of an injected 429 (seconds, or an HTTP date).
+        self.retry_after = "0"
         # Called with (project, session, stage) before a PUT is checked: simulates a concurrent writer.
         self.before_put: Callable[[str, str, str], None] | None = None
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -188,6 +191,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault == "500":
             status, payload = 500, {"error": "injected failure"}
+        elif fault == "429":
+            status, payload = 429, {"error": "slow down"}
         elif fault == "echo-400":
             status, payload = 400, {"error": f"cannot parse request with {headers.get('authorization')}"}
         else:
@@ -202,6 +207,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        if fault == "429":
+            self.send_header("Retry-After", app.retry_after)
         self.end_headers()
         if fault in ("truncate", "stall-body"):
             self.wfile.write(data[: max(1, len(data) // 2)])

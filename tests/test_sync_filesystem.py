@@ -76,51 +76,6 @@ def test_push_uploads_only_what_changed_and_skips_remote_ahead(wss: Workspaces) 
     assert remote_doc(wss, "plan").read_text() == "# Plan from b\n"
 
 
-def test_conflict_is_kept_on_both_sides_then_resolved_theirs(wss: Workspaces) -> None:
-    assert wss.run("a", "sync", "push").exit_code == 0
-    assert wss.run("b", "sync", "pull").exit_code == 0
-    wss.write("a", "spec", "# Spec by a\n")
-    wss.write("b", "spec", "# Spec by b\n")
-    assert wss.run("a", "sync", "push").exit_code == 0
-
-    before = wss.documents("b")
-    pushed = wss.run("b", "sync", "push")
-    assert pushed.exit_code == 1
-    assert "conflict" in pushed.stdout and "spec.remote.md" in pushed.stdout
-    assert remote_doc(wss, "spec").read_text() == "# Spec by a\n"  # remote not overwritten
-    assert wss.read("b", "spec") == "# Spec by b\n"  # local not overwritten
-    copy = wss.doc("b", "spec").with_name("spec.remote.md")
-    assert copy.read_text() == "# Spec by a\n"
-    after = wss.documents("b")
-    assert {k for k in after if after[k] != before.get(k)} == {"__blueprint__/specs/spec.remote.md"}
-
-    pulled = wss.run("b", "sync", "pull", "--json")
-    assert pulled.exit_code == 1
-    assert json.loads(pulled.stdout)["conflicts"][0]["remote_copy"].endswith("specs/spec.remote.md")
-    assert wss.read("b", "spec") == "# Spec by b\n"
-    assert wss.states("b")["__blueprint__/spec"] == "conflict"
-    assert wss.run("b", "sync", "status").exit_code == 1
-
-    resolved = wss.run("b", "sync", "resolve", BLUEPRINT, "spec", "--theirs", "--yes")
-    assert resolved.exit_code == 0, resolved
-    assert wss.read("b", "spec") == "# Spec by a\n"
-    assert not copy.exists()
-    assert set(wss.states("b").values()) == {"in-sync"}
-
-
-def test_conflict_resolved_ours_reaches_the_other_side(wss: Workspaces) -> None:
-    assert wss.run("a", "sync", "push").exit_code == 0
-    wss.write("a", "intent", "# Intent by a\n")
-    wss.write("b", "intent", "# Intent by b, merged\n")
-    assert wss.run("a", "sync", "push").exit_code == 0
-    assert wss.run("b", "sync", "pull").exit_code == 1  # b never synced: differing content is a conflict
-    assert wss.run("b", "sync", "resolve", BLUEPRINT, "intent", "--ours", "-y").exit_code == 0
-    assert remote_doc(wss, "intent").read_text() == "# Intent by b, merged\n"
-    assert wss.states("a")["__blueprint__/intent"] == "remote-ahead"
-    assert wss.run("a", "sync", "pull").exit_code == 0
-    assert wss.read("a", "intent") == "# Intent by b, merged\n"
-
-
 def test_resolve_refuses_without_conflict_or_confirmation(wss: Workspaces) -> None:
     assert wss.run("a", "sync", "push").exit_code == 0
     not_conflict = wss.run("a", "sync", "resolve", BLUEPRINT, "spec", "--ours", "--yes")

@@ -72,8 +72,13 @@ def puts(server: ArtifactCoreServer) -> Counter[str]:
 
 
 def base_entries(root: Path) -> int:
-    data = json.loads((root / RECORD).read_text())
-    return sum(len(table) for table in data["remotes"].values())
+    """Bases the record holds, as the next run will read them (the record and its journal)."""
+    from idse_orchestrator.sync.record import load_record
+    from idse_orchestrator.workspace import Workspace
+
+    record, foreign = load_record(Workspace(root).project(PROJECT))
+    assert not foreign
+    return sum(len(table) for table in record.remotes.values())
 
 
 def test_record_saved_once_per_batch(
@@ -81,20 +86,24 @@ def test_record_saved_once_per_batch(
 ) -> None:
     documents = generate(wss.path("a"), 12)  # 84 documents
     monkeypatch.setattr(engine, "BATCH", 10)
-    saves: list[int] = []
-    real_save = engine.save_record
-    monkeypatch.setattr(engine, "save_record", lambda p, r: (saves.append(1), real_save(p, r))[1])
+    saves: list[str] = []
+    real_save, real_append = engine.save_record, engine.append_journal
+    monkeypatch.setattr(engine, "save_record", lambda p, r: (saves.append("full"), real_save(p, r))[1])
+    monkeypatch.setattr(
+        engine, "append_journal", lambda p, r: (saves.append("journal"), real_append(p, r))[1]
+    )
     assert wss.run("a", "sync", "push").exit_code == 0
     batches = -(-documents // 10)
-    # One save per batch, one at the end; never one per document.
-    assert len(saves) <= batches + 2, len(saves)
+    # One journal line per batch, one full save at the end; never one per document.
+    assert saves.count("journal") <= batches + 1 and saves.count("full") == 1, saves
+    assert not (wss.path("a") / RECORD).with_name("journal.jsonl").exists()
     assert base_entries(wss.path("a")) == documents
     assert len(puts(server)) == documents and set(puts(server).values()) == {1}
 
     saves.clear()
     generate(wss.path("b"), 1)  # the same blueprint (same seed): in sync, recorded with the batch
     assert wss.run("b", "sync", "pull").exit_code == 0
-    assert len(saves) <= batches + 2, len(saves)
+    assert saves.count("journal") <= batches + 1 and saves.count("full") == 1, saves
     assert base_entries(wss.path("b")) == documents
     assert wss.documents("b") == wss.documents("a")
 
@@ -128,8 +137,8 @@ def test_killed_push_loses_at_most_a_batch_and_the_rerun_uploads_nothing_twice(
     proc.wait(timeout=120)
     assert killed.is_set() and proc.returncode == -signal.SIGKILL
     server.before_put = None
-    # The record on disk is whole (written atomically) and holds the batches completed before the
-    # kill: only the batch in progress lost its bookkeeping.
+    # The record and its journal hold the batches completed before the kill (one durable line
+    # each): only the batch in progress lost its bookkeeping.
     assert base_entries(wss.path("a")) >= 2 * engine.BATCH
     time.sleep(0.2)  # let the server finish requests the killed client had already sent
     before_rerun = sum(puts(server).values())
@@ -449,3 +458,83 @@ def test_a_link_swapped_in_before_the_upload_is_rejected(
     report = json.loads(pushed.stdout)
     assert [(r["stage"], r["side"]) for r in report["rejected"]] == [("spec", "local")]
     assert len(report["transferred"]) == 6 and "spec" not in {t["stage"] for t in report["transferred"]}
+
+
+def test_journal_torn_line_and_retired_generation(wss: Workspaces) -> None:
+    """A line torn by a crash costs only its own batch; lines a full save already holds are never
+    applied again, even when the save's removal of the journal was lost."""
+    from idse_orchestrator.sync.record import (
+        BaseEntry,
+        append_journal,
+        journal_path,
+        load_record,
+        save_record,
+    )
+    from idse_orchestrator.workspace import Workspace
+
+    wss.make("a")
+    project = Workspace(wss.path("a")).project(PROJECT)
+    entry = BaseEntry(sha256="a" * 64, revision="r1")
+    record, _ = load_record(project)
+    record.set_entry("remotes", "remote", "s/intent", entry)
+    append_journal(project, record)
+    with open(journal_path(project), "ab") as fh:
+        fh.write(b'{"generation":0,"clone":1,"remo')  # killed mid-write
+    record, _ = load_record(project)
+    assert record.remotes["remote"] == {"s/intent": entry}
+    record.set_entry("remotes", "remote", "s/spec", entry)
+    append_journal(project, record)  # starts on a line of its own
+    record, _ = load_record(project)
+    assert set(record.remotes["remote"]) == {"s/intent", "s/spec"}
+
+    kept = journal_path(project).read_bytes()
+    save_record(project, record)
+    assert not journal_path(project).exists()
+    journal_path(project).write_bytes(kept)  # as if the removal had been lost to a crash
+    record, _ = load_record(project)
+    record.set_entry("remotes", "remote", "s/spec", None)
+    save_record(project, record)
+    journal_path(project).write_bytes(kept)
+    record, _ = load_record(project)
+    assert set(record.remotes["remote"]) == {"s/intent"}  # the retired lines did not bring it back
+
+
+def test_pulled_files_are_durable_before_their_bookkeeping(
+    wss: Workspaces, server: ArtifactCoreServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The files of a batch are fsynced together, but always before the journal line that records
+    them: a record never describes content the disk may not hold after a power cut."""
+    from idse_orchestrator.sync import confine
+
+    documents = generate(wss.path("a"), 6)
+    assert wss.run("a", "sync", "push").exit_code == 0
+    generate(wss.path("b"), 1)  # the same blueprint: the feature sessions are pulled
+    monkeypatch.setattr(engine, "BATCH", 10)
+    synced: set[str] = set()
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.add(os.path.realpath(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(confine.os, "fsync", fsync)
+    sessions = wss.path("b") / ".idse/projects" / PROJECT / "sessions"
+    lines = 0
+    real_append = engine.append_journal
+
+    def append(project: Any, record: Any) -> None:
+        nonlocal lines
+        lines += 1
+        on_disk = {os.path.realpath(p) for p in sessions.rglob("*.md")}
+        pulled = {p for p in on_disk if "__blueprint__" not in p}
+        assert pulled <= synced, sorted(pulled - synced)[:3]
+        real_append(project, record)
+
+    monkeypatch.setattr(engine, "append_journal", append)
+    if not os.path.exists("/proc/self/fd"):
+        pytest.skip("no /proc to name the file an fsync was for")
+    assert wss.run("b", "sync", "pull").exit_code == 0
+    assert lines >= (documents - 7) // 10
+    assert all(
+        p in synced for p in {os.path.realpath(p) for p in sessions.rglob("*.md")} if "__blueprint__" not in p
+    )

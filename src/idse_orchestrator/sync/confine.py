@@ -41,13 +41,23 @@ class Root:
     def __init__(self, root: Path, what: str, prefix: str = "") -> None:
         self.lexical = Path(os.path.abspath(root))
         self.real_root = Path(os.path.realpath(root))
+        self._lexical_str = str(self.lexical)
+        self._lexical_prefix = os.path.join(self._lexical_str, "")
+        self._real_str = str(self.real_root)
+        self._real_prefix = os.path.join(self._real_str, "")
         self.what = what
         self.prefix = prefix
+        # While a list (``defer_sync``): files written but not yet fsynced, made durable together.
+        self._unsynced: list[Path] | None = None
 
     # -- checks ---------------------------------------------------------------------------------
 
     def contains(self, real: Path) -> bool:
-        return real == self.real_root or self.real_root in real.parents
+        return self._inside(str(real))
+
+    def _inside(self, real: str) -> bool:
+        root = self._real_str
+        return real == root or real.startswith(self._real_prefix)
 
     def show(self, path: Path) -> str:
         try:
@@ -63,28 +73,31 @@ class Root:
         """``path`` with every symlink on it resolved, or ``Escape`` if one leads outside the root.
 
         The part that does not exist yet is returned as is, under the resolved part that does.
+        Plain strings, not pathlib: this runs for every access to every document of a sync.
         """
-        absolute = Path(os.path.abspath(path))
-        try:
-            parts = absolute.relative_to(self.lexical).parts
-        except ValueError:
-            raise Escape(f"{path} is outside {self.what}; not used") from None
-        current = self.real_root
+        absolute = os.path.abspath(path)
+        if absolute == self._lexical_str:
+            parts: list[str] = []
+        elif absolute.startswith(self._lexical_prefix):
+            parts = absolute[len(self._lexical_prefix) :].split(os.sep)
+        else:
+            raise Escape(f"{path} is outside {self.what}; not used")
+        current = self._real_str
         for i, part in enumerate(parts):
-            candidate = current / part
+            candidate = os.path.join(current, part)
             try:
                 st = os.lstat(candidate)
             except (FileNotFoundError, NotADirectoryError):
-                return candidate.joinpath(*parts[i + 1 :])
+                return Path(candidate, *parts[i + 1 :])
             except OSError as exc:
-                raise BadFile(self.show(absolute), f"cannot be used ({exc.strerror or exc})") from None
+                raise BadFile(self.show(Path(absolute)), f"cannot be used ({exc.strerror or exc})") from None
             if stat.S_ISLNK(st.st_mode):
-                target = Path(os.path.realpath(candidate))
-                if not self.contains(target):
+                target = os.path.realpath(candidate)
+                if not self._inside(target):
                     raise self._escape(self.lexical.joinpath(*parts[: i + 1]))
                 candidate = target
             current = candidate
-        return current
+        return Path(current)
 
     def allowed(self, path: Path) -> bool:
         try:
@@ -125,7 +138,6 @@ class Root:
     def read_text(self, path: Path, *, limit: int = MAX_DOCUMENT_BYTES) -> str | None:
         """The UTF-8 text of ``path``, ``None`` if it does not exist, ``BadFile`` if unreadable."""
         real = self.real(path)
-        shown = self.show(path)
         try:
             fd = os.open(real, _OPEN_READ)
         except (FileNotFoundError, NotADirectoryError):
@@ -133,30 +145,34 @@ class Root:
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 # O_NOFOLLOW: the resolved path became a symlink after the check (or is a loop).
-                raise Escape(f"{shown} is a symbolic link that cannot be followed safely") from None
+                raise Escape(f"{self.show(path)} is a symbolic link that cannot be followed safely") from None
             if isinstance(exc, PermissionError):
-                raise BadFile(shown, "cannot be read (permission denied)") from None
-            raise BadFile(shown, f"cannot be read ({exc.strerror or exc})") from None
+                raise BadFile(self.show(path), "cannot be read (permission denied)") from None
+            raise BadFile(self.show(path), f"cannot be read ({exc.strerror or exc})") from None
         with os.fdopen(fd, "rb") as fh:
-            mode = os.fstat(fh.fileno()).st_mode
-            if stat.S_ISDIR(mode):
-                raise BadFile(shown, "is a directory, expected a file")
-            if not stat.S_ISREG(mode):
+            st = os.fstat(fh.fileno())
+            if stat.S_ISDIR(st.st_mode):
+                raise BadFile(self.show(path), "is a directory, expected a file")
+            if not stat.S_ISREG(st.st_mode):
                 # A FIFO or device would block or stream forever.
-                raise BadFile(shown, "is not a regular file")
+                raise BadFile(self.show(path), "is not a regular file")
             try:
-                data = fh.read(limit + 1)
+                # Sized by the file, not the limit: read(limit) allocates the whole limit every time.
+                want = min(st.st_size, limit) + 1
+                data = fh.read(want)
+                if len(data) == want and want <= limit:  # grew since fstat: read on, to the limit
+                    data += fh.read(limit + 1 - want)
             except OSError as exc:
-                raise BadFile(shown, f"cannot be read ({exc.strerror or exc})") from None
+                raise BadFile(self.show(path), f"cannot be read ({exc.strerror or exc})") from None
         if len(data) > limit:
-            raise BadFile(shown, f"is larger than {human_size(limit)}")
+            raise BadFile(self.show(path), f"is larger than {human_size(limit)}")
         if b"\x00" in data:
-            raise BadFile(shown, "is a binary file, expected UTF-8 text")
+            raise BadFile(self.show(path), "is a binary file, expected UTF-8 text")
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as exc:
             line = data[: exc.start].count(b"\n") + 1
-            raise BadFile(shown, f"is not valid UTF-8 (line {line})") from None
+            raise BadFile(self.show(path), f"is not valid UTF-8 (line {line})") from None
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -183,9 +199,39 @@ class Root:
         try:
             # A temporary file renamed over ``real``: rename replaces a directory entry, it never
             # writes through a link that might appear at the destination meanwhile.
-            atomic_write_text(real, text)
+            atomic_write_text(real, text, durable=self._unsynced is None)
         except OSError as exc:
             raise BadFile(self.show(path), f"cannot be written ({exc.strerror or exc})") from None
+        if self._unsynced is not None:
+            self._unsynced.append(real)
+
+    @contextlib.contextmanager
+    def defer_sync(self) -> Iterator[None]:
+        """Within: ``write_text`` leaves the fsync to ``sync_written``, so that a batch of files is
+        made durable at once (the first fsync commits the filesystem's journal for all of them;
+        one per file made a pull of thousands of documents wait mostly on the disk)."""
+        self._unsynced = []
+        try:
+            yield
+        finally:
+            try:
+                self.sync_written()
+            finally:
+                self._unsynced = None
+
+    def sync_written(self) -> None:
+        """fsync the files written since the last call (see ``defer_sync``): before their
+        bookkeeping is saved, so a record never describes content the disk may not hold."""
+        pending, self._unsynced = self._unsynced, ([] if self._unsynced is not None else None)
+        for real in pending or ():
+            try:
+                fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+            except OSError:
+                continue  # replaced or removed since: whatever is there now was synced by its writer
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def unlink(self, path: Path) -> None:
         """Remove ``path`` if it exists (a link is removed itself, its target is left alone)."""

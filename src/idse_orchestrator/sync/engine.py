@@ -18,15 +18,18 @@ workspace's ``confine.Root``: a document behind a symlink leading out of the wor
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from idse_orchestrator import ids
 from idse_orchestrator.errors import BadFile, InvalidName, RemoteError
-from idse_orchestrator.fsutil import MAX_DOCUMENT_BYTES
+from idse_orchestrator.fsutil import MAX_DOCUMENT_BYTES, human_size
 from idse_orchestrator.stages import BLUEPRINT, BY_NAME, STAGE_NAMES, STAGES
 from idse_orchestrator.sync.backends.filesystem import FilesystemStore, local_store
 from idse_orchestrator.sync.confine import Escape, Root
@@ -35,6 +38,7 @@ from idse_orchestrator.sync.lineage import ensure_metadata, push_lineage
 from idse_orchestrator.sync.record import (
     BaseEntry,
     SyncRecord,
+    append_journal,
     artifact_key,
     cached_sha,
     load_record,
@@ -102,6 +106,8 @@ class SyncContext:
     # While set (push, pull), ``settle`` only marks the record changed; ``flush`` saves it.
     batching: bool = False
     unsaved: bool = False
+    # The worker threads of a push or pull (``_in_parallel``), shut down when it ends.
+    workers: ThreadPoolExecutor | None = None
 
     @classmethod
     def open(cls, ws: Workspace, project: Project, store: DesignStore) -> SyncContext:
@@ -113,7 +119,7 @@ class SyncContext:
         """Every local file sync reads or writes goes through this (the workspace's symlink policy)."""
         return self.local.confine
 
-    @property
+    @cached_property
     def remote_key(self) -> str:
         # The description is already scrubbed; scrubbing again guarantees no secret reaches the file.
         return redact(self.store.description)
@@ -128,21 +134,27 @@ class SyncContext:
         return self.record.conflicts.setdefault(self.remote_key, {})
 
     def flush(self) -> None:
-        """Save the record if anything changed since it was last saved."""
+        """Save what changed since the last save: the whole record, or while ``batching`` one line
+        of its journal (rewriting the whole record after every batch would make a push quadratic)."""
+        # The files written first, their bookkeeping after: never a record ahead of the disk.
+        self.root.sync_written()
         if self.unsaved:
-            save_record(self.project, self.record)
+            if self.batching:
+                append_journal(self.project, self.record)
+            else:
+                save_record(self.project, self.record)
             self.unsaved = False
 
     def settle(self, session: str, stage: str, sha256: str, revision: str) -> None:
         """Record that both sides hold ``sha256`` (remote at ``revision``) and persist it now, or with
         the batch when ``batching``."""
         key = artifact_key(session, stage)
-        self.base[key] = BaseEntry(sha256=sha256, revision=revision)
-        self.seen.pop(key, None)
+        self.record.set_entry("remotes", self.remote_key, key, BaseEntry(sha256=sha256, revision=revision))
+        self.record.set_entry("conflicts", self.remote_key, key, None)
         try:
             real = self.root.real(self.project.document_path(session, BY_NAME[stage]))
         except Escape:
-            self.record.files.pop(key, None)
+            self.record.set_file(key, None)
         else:
             remember(self.record, key, real, sha256)
         self.unsaved = True
@@ -184,7 +196,10 @@ def _local_sha(ctx: SyncContext, session: str, stage: str) -> str | None:
     out of the workspace."""
     path = ctx.project.document_path(session, BY_NAME[stage])
     real = ctx.root.real(path)
-    if not ctx.root.is_file(path):
+    try:
+        if not stat.S_ISREG(os.lstat(real).st_mode):
+            return None
+    except (FileNotFoundError, NotADirectoryError):
         return None
     key = artifact_key(session, stage)
     digest = cached_sha(ctx.record, key, real)
@@ -264,6 +279,14 @@ def _rejected(session: str, stage: str, reason: str, side: str) -> dict[str, Any
     return {"session": session[:200], "stage": stage[:200], "reason": reason, "side": side}
 
 
+class Oversized(RemoteError):
+    """A remote document over the size limit: that document's failure, not the whole run's."""
+
+    def __init__(self, where: str) -> None:
+        self.reason = f"document is larger than {human_size(MAX_DOCUMENT_BYTES)}"
+        super().__init__(f"{where}: {self.reason}")
+
+
 def verify(artifact: Artifact, session: str, stage: str) -> Artifact:
     """Refuse remote content that is not the document asked for or does not match its hash."""
     where = f"remote artifact {session}/{stage}"
@@ -272,7 +295,7 @@ def verify(artifact: Artifact, session: str, stage: str) -> Artifact:
             f"{where}: the store answered with {artifact.session[:64]!r}/{artifact.stage[:64]!r}"
         )
     if len(artifact.content.encode("utf-8")) > MAX_DOCUMENT_BYTES:
-        raise RemoteError(f"{where}: larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB")
+        raise Oversized(where)
     if "\x00" in artifact.content:
         raise RemoteError(f"{where}: binary content, expected UTF-8 text")
     if content_sha256(artifact.content) != artifact.sha256:
@@ -291,7 +314,8 @@ def write_conflict_copy(ctx: SyncContext, session: str, stage: str, remote: Arti
     it is: the one ``resolve`` will compare-and-swap against."""
     copy = remote_copy_path(ctx.project, session, stage)
     ctx.root.write_text(copy, remote.content)
-    ctx.seen[artifact_key(session, stage)] = BaseEntry(sha256=remote.sha256, revision=remote.revision)
+    entry = BaseEntry(sha256=remote.sha256, revision=remote.revision)
+    ctx.record.set_entry("conflicts", ctx.remote_key, artifact_key(session, stage), entry)
     ctx.unsaved = True
     ctx.flush()
     return copy
@@ -375,16 +399,24 @@ def _download(
         _save_conflict(ctx, row.session, row.stage, remote, report)
 
 
-def _in_parallel(workers: int, jobs: list[Callable[[], T]]) -> list[T]:
-    """Run ``jobs`` on at most ``workers`` threads; the results in the order of the jobs."""
+def _in_parallel(ctx: SyncContext, jobs: list[Callable[[], T]]) -> list[T]:
+    """Run ``jobs`` on the store's worker threads (``concurrency``); the results in job order.
+
+    The threads live for the whole push or pull (``ctx.workers``), so a store keeping a connection
+    per thread keeps a few, not a few per batch."""
+    workers = int(getattr(ctx.store, "concurrency", 1))
     if workers <= 1 or len(jobs) <= 1:
         return [job() for job in jobs]
-    pool = ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="idse-sync")
+    if ctx.workers is None:
+        ctx.workers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="idse-sync")
+    futures = [ctx.workers.submit(job) for job in jobs]
     try:
-        return list(pool.map(lambda job: job(), jobs))
-    finally:
+        return [future.result() for future in futures]
+    except BaseException:
         # Interrupted (Ctrl-C): the requests not started yet are dropped, not sent.
-        pool.shutdown(wait=True, cancel_futures=True)
+        for future in futures:
+            future.cancel()
+        raise
 
 
 def _captured(job: Callable[[], _Fetched]) -> Callable[[], _Fetched]:
@@ -467,8 +499,7 @@ def _fetch(ctx: SyncContext, direction: str, batch: list[Row], wanted: tuple[Sta
             got[i].remote = remote
     else:
         jobs, slots = jobs + [read(i) for i in reads], slots + reads
-    workers = int(getattr(store, "concurrency", 1))
-    for i, answer in zip(slots, _in_parallel(workers, jobs), strict=True):
+    for i, answer in zip(slots, _in_parallel(ctx, jobs), strict=True):
         if answer.error is not None:
             got[i].error = answer.error
             continue
@@ -505,6 +536,9 @@ def _apply(
     except Escape as exc:
         # A link swapped in after the listing: refused like one found by it.
         report.rejected.append(_rejected(row.session, row.stage, exc.message, "local"))
+    except Oversized as exc:
+        # Like a local one (below): that document's failure only, the others are synced.
+        report.rejected.append(_rejected(row.session, row.stage, exc.reason, "remote"))
     except BadFile as exc:
         if not too_large(exc):
             raise
@@ -525,6 +559,27 @@ def status(ctx: SyncContext, session: str | None = None) -> dict[str, Any]:
         "rejected": rejected,
         "last_sync": read_last_sync(ctx.ws, ctx.project),
     }
+
+
+def _run_batches(
+    ctx: SyncContext,
+    direction: str,
+    rows: list[Row],
+    wanted: tuple[State, ...],
+    report: Report,
+    new_sessions: dict[str, Any],
+    progress: Progress | None,
+    total: int,
+) -> None:
+    done = 0
+    for batch in _batches(rows, BATCH):
+        fetched = _fetch(ctx, direction, batch, wanted)
+        for row, got in zip(batch, fetched, strict=True):
+            _apply(ctx, direction, row, got, report, wanted, new_sessions)
+        ctx.flush()
+        done += sum(1 for row in batch if row.state == "conflict" or row.state in wanted)
+        if progress is not None and total:
+            progress(done, total)
 
 
 def transfer(
@@ -557,24 +612,21 @@ def transfer(
         return report
     new_sessions: dict[str, Any] = {}
     total = sum(1 for row in rows if row.state == "conflict" or row.state in wanted)
-    done = 0
     ctx.batching = True
     try:
-        for batch in _batches(rows, BATCH):
-            fetched = _fetch(ctx, direction, batch, wanted)
-            for row, got in zip(batch, fetched, strict=True):
-                _apply(ctx, direction, row, got, report, wanted, new_sessions)
-            ctx.flush()
-            done += sum(1 for row in batch if row.state == "conflict" or row.state in wanted)
-            if progress is not None and total:
-                progress(done, total)
+        with ctx.root.defer_sync():
+            _run_batches(ctx, direction, rows, wanted, report, new_sessions, progress, total)
     finally:
         # What was settled before a failure is kept: the rerun starts from there.
         ctx.batching = False
         ctx.flush()
+        if ctx.workers is not None:
+            ctx.workers.shutdown(wait=True, cancel_futures=True)
+            ctx.workers = None
     if direction == "push":
         sessions = [session] if session else ctx.project.session_ids()
         push_lineage(ctx.project, ctx.root, ctx.store, sessions)
+    # One full write for the whole run, which retires the batches' journal lines.
     save_record(ctx.project, ctx.record)
     everything_in_sync = not (report.conflicts or report.skipped or report.rejected)
     if report.transferred or everything_in_sync:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -36,6 +36,7 @@ ENV_VARS: dict[str, str] = {
     "database": "IDSE_SYNC_DATABASE",
     "parent_page": "IDSE_SYNC_PARENT_PAGE",
     "gcp_project": "IDSE_SYNC_GCP_PROJECT",
+    "pooler": "IDSE_SYNC_POOLER",
 }
 DEFAULTS: dict[str, Any] = {
     "timeout": 30.0,
@@ -44,6 +45,9 @@ DEFAULTS: dict[str, Any] = {
     "backoff": 0.5,
     # requests in flight at once during a push or pull (artifact-core, notion (at most 3), firestore)
     "concurrency": 4,
+    # postgres: is a transaction-mode pooler in front of the database? "auto" detects it (port
+    # 6543 or 6432, a "pooler" host); "transaction" says yes, "none" says no (see backends/postgres.py)
+    "pooler": "auto",
 }
 # Settings of the notion and firestore stores only.
 CLOUD_KEYS = ("database", "parent_page", "gcp_project")
@@ -70,6 +74,7 @@ class SyncSection(BaseModel):
     database: str | None = Field(default=None, pattern=r"^[A-Za-z0-9()_-]{1,100}$")
     parent_page: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,100}$")
     gcp_project: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9:.-]{0,99}$")
+    pooler: Literal["auto", "transaction", "none"] | None = None
 
     @field_validator("project")
     @classmethod
@@ -110,6 +115,7 @@ class SyncSettings(BaseModel):
     database: str | None = None
     parent_page: str | None = None
     gcp_project: str | None = None
+    pooler: Literal["auto", "transaction", "none"] = DEFAULTS["pooler"]
     # setting -> where its value came from: "config", "env IDSE_SYNC_…" or "default"
     sources: dict[str, str]
 
@@ -244,6 +250,7 @@ def load_settings(
         ca_bundle=merged.get("ca_bundle"),
         concurrency=merged["concurrency"],
         **{key: merged.get(key) for key in CLOUD_KEYS},
+        pooler=merged["pooler"],
         sources=sources,
     )
 
@@ -264,6 +271,7 @@ def describe(settings: SyncSettings) -> dict[str, Any]:
         "ca_bundle": settings.ca_bundle,
         "concurrency": settings.concurrency,
         **{key: getattr(settings, key) for key in CLOUD_KEYS},
+        "pooler": settings.pooler,
     }
     return {
         "settings": values,

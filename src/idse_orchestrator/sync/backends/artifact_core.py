@@ -1,7 +1,8 @@
 """The ``artifact-core`` store: Artifact Core HTTP protocol v1 (docs/artifact-core-protocol.md).
 
 Transient failures (connection errors, timeouts, 5xx, a reply cut or stalled after its headers)
-are retried with backoff, each attempt counted; 401/403 and TLS failures are final. PUT is
+are retried with backoff, each attempt counted; a 429 is retried after the server's Retry-After
+(capped), not counted as a failed attempt; 401/403 and TLS failures are final. PUT is
 retried too: it carries ``base_revision``, so a retry of a write that already landed answers 409
 with our own sha256, which the engine counts as success. The token is sent only in the
 Authorization header and never appears in a message; redirects are not followed, so it cannot be
@@ -85,7 +86,14 @@ class ArtifactCoreStore:
         self.project = settings.project
         self.description = f"artifact-core {self.shown} (project {settings.project})"
         self.concurrency = settings.concurrency
-        self.http = HttpClient(settings, self.base, auth=Bearer(token), query=self.query, ca_bundle=ca_bundle)
+        self.http = HttpClient(
+            settings,
+            self.base,
+            auth=Bearer(token),
+            query=self.query,
+            ca_bundle=ca_bundle,
+            rate_limited=(429,),
+        )
 
     def _path(self, *parts: str) -> str:
         return "/v1/projects/" + "/".join(quote(p, safe="") for p in (self.project, *parts))

@@ -100,9 +100,17 @@ class FilesystemStore:
                 try:
                     if not self.confine.is_file(path):
                         continue
-                    content = self._read(path)
+                    content = self.confine.read_text(path)
                 except Escape as exc:
                     refs.append(ArtifactRef.refused(name, stage.name, exc.message))
+                    continue
+                except BadFile as exc:
+                    if not exc.problem.startswith("is larger than"):
+                        if self.remote:
+                            raise RemoteError(redact(exc.message)) from None
+                        raise
+                    # Over the size limit: that document is refused, the others are listed.
+                    refs.append(ArtifactRef.refused(name, stage.name, f"document {exc.problem}"))
                     continue
                 if content is not None:
                     digest = content_sha256(content)

@@ -76,13 +76,24 @@ def is_loopback(host: str) -> bool:
 
 
 def retry_after(value: str | None) -> float | None:
-    """Seconds asked by a ``Retry-After`` header (delta-seconds form), ``None`` if absent or not a number."""
+    """Seconds asked by a ``Retry-After`` header (delta-seconds or an HTTP date), capped; ``None``
+    when absent or unreadable (the backoff applies then)."""
     if not value:
         return None
+    value = value.strip()
     try:
-        seconds = float(value.strip())
+        seconds = float(value)
     except ValueError:
-        return None
+        import datetime
+        import email.utils
+
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
     return min(max(seconds, 0.0), MAX_RETRY_AFTER) if seconds == seconds else None
 
 

@@ -5,8 +5,10 @@ revision = base`` or ``INSERT … ON CONFLICT DO NOTHING``); no row affected mea
 first, which is reported as a conflict, never overwritten. A push writes a batch of documents in
 one transaction, its statements pipelined (``write_artifacts``), not one transaction per document;
 a pull reads a batch in one statement (``read_artifacts``).
-psycopg is an optional extra and is imported only here. Prepared statements are disabled so
-transaction-mode poolers (PgBouncer, Supabase's pooler) work. A refused login is final (never
+psycopg is an optional extra and is imported only here. Behind a transaction-mode pooler
+(PgBouncer ``pool_mode=transaction``, Supabase's pooler on port 6543) consecutive transactions may
+run on different server connections, so nothing may outlive a transaction: settings are ``SET
+LOCAL`` and prepared statements are off (``connection_options``). A refused login is final (never
 retried); every network wait is bounded client-side (connect_timeout, keepalives, tcp_user_timeout
 and a per-transaction watchdog), so a server that stops answering is an error, not a hang.
 """
@@ -14,12 +16,13 @@ and a per-transaction watchdog), so a server that stops answering is an error, n
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from idse_orchestrator.errors import RemoteError, UsageError
@@ -43,6 +46,8 @@ _AUTH = re.compile(
     r"|role \"[^\"]*\" does not exist|SASL authentication|password is required",
     re.IGNORECASE,
 )
+# Ports of transaction-mode poolers: Supabase's (6543) and PgBouncer's default (6432).
+POOLER_PORTS = frozenset({"6543", "6432"})
 INSTALL_HINT = "the postgres sync backend needs psycopg: pip install 'idse-orchestrator[postgres]'"
 
 
@@ -55,6 +60,7 @@ class PostgresStore:
         self.schema = settings.db_schema
         where = redact(self.dsn) + (f" schema {self.schema}" if self.schema else "")
         self.description = f"postgres {where} (project {self.project})"
+        self.options = connection_options(self.dsn, settings.pooler)
         self._conn: psycopg.Connection[Any] | None = None
 
     def _table(self, name: str) -> sql.Composable:
@@ -89,7 +95,7 @@ class PostgresStore:
                 conn = psycopg.connect(
                     self.dsn,
                     autocommit=True,
-                    prepare_threshold=None,
+                    **self.options,
                     connect_timeout=max(2, round(self.settings.connect_timeout)),
                     application_name="idse",
                     # A server that vanishes mid-statement is noticed instead of waited for forever.
@@ -352,12 +358,52 @@ class PostgresStore:
         # Supabase's public REST API (anon/authenticated roles) cannot read or change the documents.
         for table in (artifacts, state):
             self._run(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(table))
-        return f"tables {ARTIFACTS} and {STATE} ready in {self.description}"
+        via = " through a transaction pooler" if self.options.get("prepare_threshold", 0) is None else ""
+        return f"tables {ARTIFACTS} and {STATE} ready in {self.description}{via}"
 
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def _is_local(host: str) -> bool:
+    """A Unix socket or a loopback address: traffic that never leaves the machine."""
+    if not host or host.startswith(("/", "@")) or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def connection_options(dsn: str, pooler: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Connection parameters added to the DSN's own (which win wherever they say something).
+
+    - ``prepare_threshold``: ``None`` (never prepare) behind a transaction-mode pooler, set with
+      ``pooler: transaction`` or detected with ``auto``: a pooler port (6543, 6432) or a host named
+      ``pooler`` (``aws-0-eu-central-1.pooler.supabase.com``); psycopg's default otherwise.
+    - ``sslmode=require`` for a host that is not local, unless the DSN (or ``PGSSLMODE``) says
+      otherwise: libpq's own default (``prefer``) falls back to plain text without a word.
+    """
+    from psycopg.conninfo import conninfo_to_dict
+
+    env = os.environ if env is None else env
+    params = conninfo_to_dict(dsn)
+    hosts = [h.strip() for h in str(params.get("host") or env.get("PGHOST") or "").split(",")]
+    ports = [p.strip() for p in str(params.get("port") or env.get("PGPORT") or "").split(",")]
+    options: dict[str, Any] = {}
+    detected = any(p in POOLER_PORTS for p in ports) or any(
+        "pooler" in h.lower().split(".") for h in hosts if not _is_local(h)
+    )
+    if pooler == "transaction" or (pooler == "auto" and detected):
+        options["prepare_threshold"] = None
+    # hostaddr, when given, is where libpq actually connects (host then only names the server).
+    addresses = [a.strip() for a in str(params.get("hostaddr") or "").split(",") if a.strip()] or hosts
+    remote = any(not _is_local(a) for a in addresses)
+    if remote and not params.get("sslmode") and not env.get("PGSSLMODE"):
+        options["sslmode"] = "require"
+    return options
 
 
 def is_auth_failure(exc: Exception) -> bool:

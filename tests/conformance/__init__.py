@@ -1,0 +1,1 @@
+"""One conformance suite for every sync backend: the same cases, parametrized over ``backends.FACTORIES``."""
