@@ -245,6 +245,8 @@ def test_last_sync_moves_only_on_success(wss: Workspaces, remote: Remote) -> Non
         return
     # A remote error half-way: the command fails and last_sync stays.
     assert wss.run("a", "sync", "resolve", BLUEPRINT, "spec", "--ours", "--yes").exit_code == 0
+    first = _last_sync(wss, "a")  # a resolve that wrote the remote is a successful sync
+    assert first is not None
     wss.write("a", "plan", "# plan to push\n")
     wss.monkeypatch.setenv("IDSE_SYNC_TIMEOUT", str(FAULT_TIMEOUT))
     remote.fail(remote.faults[-1], at=1, times=2)  # the write, on both attempts (one retry)
