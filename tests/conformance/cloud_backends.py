@@ -71,19 +71,25 @@ def notion(workdir: Path, delay: float) -> Iterator[NotionConformance]:
 
 # -- firestore ----------------------------------------------------------------------------------
 
-_emulator: Emulator | None = None
+_emulator: Emulator | RuntimeError | None = None
 _emulator_lock = threading.Lock()
 
 
 def _shared_emulator() -> Emulator:
-    """One emulator for the whole run (it takes seconds to start; projects keep tests apart)."""
+    """One emulator for the whole run (it takes seconds to start; projects keep tests apart). One
+    that did not start is not waited for again by every test."""
     global _emulator
     with _emulator_lock:
         if _emulator is None:
             launcher = find_emulator()
             assert launcher is not None
-            _emulator = Emulator(launcher)
-            atexit.register(_emulator.stop)
+            try:
+                _emulator = Emulator(launcher)
+                atexit.register(_emulator.stop)
+            except RuntimeError as exc:
+                _emulator = exc
+        if isinstance(_emulator, RuntimeError):
+            raise _emulator
         return _emulator
 
 
