@@ -93,47 +93,6 @@ def test_more_than_100_blocks_go_in_several_requests(
     assert wss.doc("b", "plan").with_name("plan.remote.md").read_text() == big
 
 
-def test_every_status_state(wss: Workspaces, remote: NotionRemote) -> None:
-    assert set(wss.states("a").values()) == {"local-only"}
-    assert wss.run("a", "sync", "push").exit_code == 0
-    assert set(wss.states("a").values()) == {"in-sync"}
-    db = remote.database
-    wss.write("a", "spec", "# a spec\n")
-    remote.server.put(db, PROJECT, BLUEPRINT, "plan", "# plan from elsewhere\n")
-    remote.server.put(db, PROJECT, "s-remote", "intent", "# only remote\n")
-    wss.write("a", "context", "# a context\n")
-    remote.server.put(db, PROJECT, BLUEPRINT, "context", "# remote context\n")
-    states = wss.states("a")
-    assert states[f"{BLUEPRINT}/spec"] == "local-ahead"
-    assert states[f"{BLUEPRINT}/plan"] == "remote-ahead"
-    assert states[f"{BLUEPRINT}/context"] == "conflict"
-    assert states["s-remote/intent"] == "remote-only"
-    assert states[f"{BLUEPRINT}/intent"] == "in-sync"
-
-
-def test_conflicts_both_ways_and_resolve(wss: Workspaces, remote: NotionRemote) -> None:
-    assert wss.run("a", "sync", "push").exit_code == 0
-    assert wss.run("b", "sync", "pull").exit_code == 0
-    wss.write("a", "spec", "# a's spec\n")
-    wss.write("b", "spec", "# b's spec\n")
-    assert wss.run("a", "sync", "push").exit_code == 0
-    pushed = wss.run("b", "sync", "push")
-    assert pushed.exit_code == 1
-    assert content(remote, "spec") == "# a's spec\n"
-    assert wss.read("b", "spec") == "# b's spec\n"
-    assert wss.doc("b", "spec").with_name("spec.remote.md").read_text() == "# a's spec\n"
-
-    wss.write("a", "spec", "# a's second spec\n")
-    assert wss.run("b", "sync", "resolve", BLUEPRINT, "spec", "--ours", "--yes").exit_code == 0
-    assert content(remote, "spec") == "# b's spec\n"
-    pulled = wss.run("a", "sync", "pull")
-    assert pulled.exit_code == 1 and "conflict" in pulled.stdout
-    assert wss.read("a", "spec") == "# a's second spec\n"
-    assert wss.run("a", "sync", "resolve", BLUEPRINT, "spec", "--theirs", "--yes").exit_code == 0
-    assert wss.read("a", "spec") == "# b's spec\n"
-    assert not wss.doc("a", "spec").with_name("spec.remote.md").exists()
-
-
 @pytest.mark.parametrize("moment", ["while-appending", "right-after-commit"])
 def test_a_concurrent_write_is_a_conflict_never_an_overwrite(
     wss: Workspaces, remote: NotionRemote, moment: str
@@ -237,17 +196,6 @@ def test_retry_after_is_honoured(wss: Workspaces, remote: NotionRemote) -> None:
     (first, second) = remote.server.log[:2]
     assert first[2] == 429 and second[2] == 200
     assert second[3] - first[3] >= 0.9  # waited at least what Retry-After asked
-
-
-def test_persistent_failure_is_one_line_and_last_sync_only_on_success(
-    wss: Workspaces, remote: NotionRemote
-) -> None:
-    remote.server.fail(remote.server.count, "500", times=2)
-    failed = wss.run("a", "sync", "push")
-    assert failed.exit_code == 1 and "server error 500 after 2 attempt(s)" in one_line_error(failed)
-    assert json.loads(wss.run("a", "sync", "status", "--json").stdout)["last_sync"] is None
-    assert wss.run("a", "sync", "push").exit_code == 0
-    assert json.loads(wss.run("a", "sync", "status", "--json").stdout)["last_sync"] is not None
 
 
 def test_hostile_names_from_the_remote_write_nothing_outside(

@@ -12,9 +12,11 @@ A ``Remote`` (see the protocol below) gives:
 
 - ``env``: the ``IDSE_SYNC_*`` variables that reach it (backend, url or dsn, token, schema, …), and
   nothing about retries or timeouts, which the suite sets itself;
-- ``secrets``: every secret in ``env`` (token, password, signature), none empty: the suite checks
-  that no output or file of the workspace ever contains one. Give the backend one even when the
-  fake does not check it (the filesystem remote gets a ``?sig=`` in its URL);
+- ``secrets``: every secret in ``env`` (token, password, signature) or reached through it (the
+  private key of a key file it names, the access token obtained with it), none empty: the suite
+  checks that no output or file of the workspace ever contains one, and that ``sync config`` masks
+  those in ``env``. Give the backend one even when the fake does not check it (the filesystem
+  remote gets a ``?sig=`` in its URL);
 - ``put_raw(session, stage, content) -> bool``: write a document as another writer would, names
   unchecked (``../evil`` included); ``False`` when the store cannot hold such a name at all;
 - ``content(session, stage) -> str | None``: read a document directly;
@@ -32,6 +34,7 @@ Remote project names are the workspace's project (``demo``) unless the suite set
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import uuid
@@ -46,6 +49,8 @@ from pgbouncer import PG_DSN, PgBouncer
 from pgbouncer import available as pgbouncer_unavailable
 
 from idse_orchestrator.stages import BY_NAME
+
+from .cloud_backends import firestore, no_firestore, notion
 
 PROJECT = "demo"
 FAULT_KINDS = ("429", "500", "timeout")
@@ -272,6 +277,8 @@ FACTORIES: list[Factory] = [
     Factory("artifact-core", artifact_core),
     Factory("postgres", postgres, _no_postgres),
     Factory("postgres-pgbouncer", postgres_pgbouncer, lambda: _no_postgres() or pgbouncer_unavailable()),
+    Factory("notion", functools.partial(notion, delay=FAULT_TIMEOUT + 0.5)),
+    Factory("firestore", functools.partial(firestore, delay=FAULT_TIMEOUT + 0.5), no_firestore),
 ]
 
 

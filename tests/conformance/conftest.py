@@ -29,6 +29,9 @@ def remote(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Remote]:
 def wss(
     remote: Remote, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Workspaces:
+    # A remote is reached only as its factory says (firestore: not through an emulator variable).
+    for name in ("FIRESTORE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS"):
+        monkeypatch.delenv(name, raising=False)
     sync_env(monkeypatch, **remote.env)
     w = Workspaces(tmp_path, monkeypatch, capsys)
     w.make("a")
