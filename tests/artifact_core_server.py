@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from loopback import LoopbackServer
+
 Key = tuple[str, str]
 
 
@@ -33,7 +34,7 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-class ArtifactCoreServer:
+class ArtifactCoreServer(LoopbackServer):
     def __init__(
         self, token: str | None = "test-token", delay: float = 1.0, tls: tuple[Path, Path] | None = None
     ) -> None:
@@ -45,43 +46,13 @@ class ArtifactCoreServer:
         self.revision_counter = 0
         self.count = 0
         self.log: list[tuple[str, str, int | str]] = []
-        self.faults: dict[int, str] = {}
         # The Retry-After header of an injected 429 (seconds, or an HTTP date).
         self.retry_after = "0"
         # Called with (project, session, stage) before a PUT is checked: simulates a concurrent writer.
         self.before_put: Callable[[str, str, str], None] | None = None
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.app = self  # type: ignore[attr-defined]
-        self.scheme = "http"
-        if tls is not None:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(str(tls[0]), str(tls[1]))
-            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
-            self.scheme = "https"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"{self.scheme}://{host!s}:{port}"
-
-    def start(self) -> ArtifactCoreServer:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve_on_loopback(_Handler, tls)
 
     # -- test controls -------------------------------------------------------------------------
-    def fail(self, index: int, kind: str, times: int = 1) -> None:
-        """Inject ``kind`` at request ``index`` (0-based over all requests) and the next ``times-1``."""
-        for i in range(times):
-            self.faults[index + i] = kind
-
     def clear_faults(self) -> None:
         self.faults.clear()
 

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from loopback import LoopbackServer
 
 DEFAULT_JAR_DIR = Path("/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator")
 
@@ -96,7 +97,7 @@ class Emulator:
                 self.proc.wait(timeout=10)
 
 
-class Proxy:
+class Proxy(LoopbackServer):
     def __init__(self, upstream: str, token: str | None = None, delay: float = 1.0, retry_after: int = 0):
         self.upstream = upstream
         self.token = token
@@ -104,33 +105,14 @@ class Proxy:
         self.retry_after = retry_after
         self.lock = threading.Lock()
         self.count = 0
-        self.faults: dict[int, str] = {}
         self.log: list[tuple[str, str, int | str, float]] = []
         self.tokens_issued = 0
         # While set, every API request is refused with 401 (a revoked service account).
         self.deny = False
         # Called with (method, path) before a request is forwarded: simulates a concurrent writer.
         self.before: Callable[[str, str], None] | None = None
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.app = self  # type: ignore[attr-defined]
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def fail(self, index: int, kind: str, times: int = 1) -> None:
-        for i in range(times):
-            self.faults[index + i] = kind
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve_on_loopback(_Handler)
+        self.start()
 
 
 class _Handler(BaseHTTPRequestHandler):

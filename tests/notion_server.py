@@ -13,17 +13,17 @@ the environment that points idse at it, and ``stop()``.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from loopback import LoopbackServer
 from notion_api import NotionAPI
 
 
-class NotionServer(NotionAPI):
+class NotionServer(NotionAPI, LoopbackServer):
     def __init__(
         self, token: str = "secret_test-token", delay: float = 1.0, max_page_size: int = 100
     ) -> None:
@@ -31,32 +31,9 @@ class NotionServer(NotionAPI):
         self.delay = delay
         self.retry_after = 0
         self.count = 0
-        self.faults: dict[int, str] = {}
         self.log: list[tuple[str, str, int | str, float]] = []
         self.before: Callable[[str, str], None] | None = None
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.app = self  # type: ignore[attr-defined]
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> NotionServer:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def fail(self, index: int, kind: str, times: int = 1) -> None:
-        for i in range(times):
-            self.faults[index + i] = kind
+        self.serve_on_loopback(_Handler)
 
 
 class _Handler(BaseHTTPRequestHandler):
