@@ -97,15 +97,23 @@ def write_agent_file(root: str, project: str, rel: str) -> None:
 
 def compile_profile_task(root: str, project: str, session: str) -> None:
     """Write the profile when it compiles; otherwise remove a stale one (IDSE-S003 says why)."""
-    from idse_orchestrator.agents.compiler import ProfileError, profile_output_path, write_profile
+    from idse_orchestrator.agents.compiler import profile_output_path, render_profile
     from idse_orchestrator.errors import IdseError
+    from idse_orchestrator.fsutil import write_if_changed
     from idse_orchestrator.workspace import Project, Workspace
+
+    from .session import compiled_profile
 
     ws = Workspace(Path(root))
     proj = Project(ws, project)
-    try:
-        write_profile(ws, proj, session, "yaml")
-    except (ProfileError, IdseError):
-        stale = profile_output_path(proj, session, "yaml")
-        if stale.is_file() or stale.is_symlink():
-            stale.unlink()
+    outcome = compiled_profile(ws, proj, session)  # the session check compiled it already
+    path = profile_output_path(proj, session, "yaml")
+    failed = isinstance(outcome, IdseError)
+    if not failed:
+        try:
+            # Derived and checked by content: a write a crash damaged is rebuilt, so no fsync.
+            write_if_changed(path, render_profile(outcome.spec, "yaml"), durable=False)
+        except IdseError:  # a profile path that leads out of the repository, say
+            failed = True
+    if failed and (path.is_file() or path.is_symlink()):
+        path.unlink()

@@ -131,21 +131,37 @@ def read_baselines(path: Path) -> dict[str, Any]:
     return {k: v for k, v in stages.items() if k in STAGE_NAMES and isinstance(v, dict)}
 
 
+def compiled_profile(ws: Any, proj: Any, session: str) -> Any:
+    """The session's compiled profile, or the ``IdseError`` compiling it raised; computed once per
+    build (the session check and the compile task both need it)."""
+    from idse_orchestrator.agents.compiler import compile_profile
+    from idse_orchestrator.engine.memo import remembered
+    from idse_orchestrator.errors import IdseError
+
+    def compute() -> Any:
+        try:
+            return compile_profile(ws, proj, session)
+        except IdseError as exc:
+            return exc
+
+    return remembered(("profile", str(ws.root), proj.name, session), compute)
+
+
 def profile_problem(ws: Any, proj: Any, session: str) -> tuple[str, int, str, bool] | None:
     """Why the session's Agent Profile does not compile (path, line, problem, only placeholders
     left), or None (also when it has none)."""
-    from idse_orchestrator.agents.compiler import ProfileError, compile_profile, session_has_profile
+    from idse_orchestrator.agents.compiler import ProfileError, session_has_profile
     from idse_orchestrator.errors import IdseError
 
     try:
         if not session_has_profile(ws, proj, session):
             return None
-        compile_profile(ws, proj, session)
-    except ProfileError as exc:
-        unfinished = bool(exc.problems) and all(p.code == "placeholder" for p in exc.problems)
-        return exc.path, exc.line, exc.problem, unfinished
     except IdseError:
         return None  # an unreadable spec is already a finding of its own
+    outcome = compiled_profile(ws, proj, session)
+    if isinstance(outcome, ProfileError):
+        unfinished = bool(outcome.problems) and all(p.code == "placeholder" for p in outcome.problems)
+        return outcome.path, outcome.line, outcome.problem, unfinished
     return None
 
 
@@ -190,11 +206,13 @@ def check_session_task(root: str, project: str, session: str, target: str) -> No
         effective_ruleset(ws.config.rules),
     )
     baselines = {"stages": {k: v for k, v in records.items() if v.get("baseline") is not None}}
-    if baselines["stages"] or baselines_path.exists():
+    existed = baselines_path.exists()
+    if baselines["stages"] or existed:
         import errno
 
         try:
-            write_if_changed(baselines_path, dump_json(baselines))
+            # fsync'ed only when replacing what a crash could lose: a first write loses nothing.
+            write_if_changed(baselines_path, dump_json(baselines), durable=existed)
         except OSError as exc:
             if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
                 raise
