@@ -81,9 +81,10 @@ def run(
     progress: Callable[[str], None] | None,
     want_reasons: bool,
 ) -> RunResult:
+    from idse_orchestrator.engine import prefetch
     from idse_orchestrator.engine.doit_adapter import run_tasks
     from idse_orchestrator.engine.doit_state import forget_tasks
-    from idse_orchestrator.engine.memo import build_scope
+    from idse_orchestrator.memo import build_scope
 
     tasks = generate()
     files: dict[str, set[str]] = {owner: set(paths) for owner, paths in extra_files.items()}
@@ -91,12 +92,16 @@ def run(
         files.setdefault(owner_of(task), set()).update(task_files(task))
     before = _snapshot(set().union(*files.values()) if files else set())
 
-    with build_scope():  # sources read after the snapshot above: see ``memo``
+    order = execution_order(tasks)
+    checked = [t["owner"] for t in tasks if t.get("basename") == "validate" and "owner" in t]
+    with build_scope(), prefetch.ahead(ctx.root, ctx.project, list(dict.fromkeys(checked)), jobs):
+        # Sources are read after the snapshot above (see ``idse_orchestrator.memo``); with --jobs,
+        # workers check documents ahead and doit itself runs in this process (see ``prefetch``).
         result = run_tasks(
             lambda: tasks,
             dep_file,
-            execution_order(tasks),
-            jobs=jobs,
+            order,
+            jobs=1,
             force=force,
             keep_going=True,  # the tasks that complete must not depend on the order doit picked
             progress=progress,

@@ -16,7 +16,7 @@ from idse_orchestrator.workspace import Project, Workspace
 def session_metadata(project: Project, session: str) -> tuple[SessionMetadata, str | None]:
     """The session's metadata, or defaults plus the reason the file could not be used (read once per
     build: every task of a session reads it). Callers treat it as read-only."""
-    from idse_orchestrator.engine.memo import remembered
+    from idse_orchestrator.memo import remembered
 
     return remembered(
         ("metadata", str(project.workspace.root), project.name, session),
@@ -26,13 +26,28 @@ def session_metadata(project: Project, session: str) -> tuple[SessionMetadata, s
 
 def _template_source(ws: Workspace, stage: Stage) -> str:
     """The text of the stage's template (an override, or the shipped one); read once per build."""
-    from idse_orchestrator.engine.memo import remembered
+    from idse_orchestrator.memo import remembered
     from idse_orchestrator.templating import template_path
 
     def read() -> str:
         return read_text(template_path(f"pipeline/{stage.template}", ws))
 
     return remembered(("template", str(ws.root), stage.name), read)
+
+
+def template_identity(ws: Workspace, stage_name: str) -> str:
+    """A digest of the stage's template text as this build reads it ("" when unreadable)."""
+    from idse_orchestrator.stages import BY_NAME
+
+    try:
+        return _digest(_template_source(ws, BY_NAME[stage_name]))
+    except BadFile:
+        return ""
+
+
+@lru_cache(maxsize=64)
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _always_marked(ws: Workspace, stage: Stage) -> bool:
