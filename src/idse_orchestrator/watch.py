@@ -73,9 +73,15 @@ class Watcher:
 
     def run(self, stop: threading.Event | None = None) -> int:
         """Build once, then once per burst of changes, until ``stop`` is set or Ctrl-C."""
+        import gc
+
         from watchfiles import watch
 
         self.emit(self.safe_round([]))
+        # What the first round loaded (modules, warm caches) lives as long as the watch: kept out of
+        # the collector's way, so that a full collection never lands inside a later round.
+        gc.collect()
+        gc.freeze()
         root = self.ws.root
         changes = self.changes or watch(
             self.ws.idse_dir,
@@ -89,6 +95,7 @@ class Watcher:
             rels = self.relevant(batch)
             if rels:
                 self.emit(self.safe_round(rels))
+                gc.collect()  # after the result is out, not while the next change waits for it
         return 0
 
     def relevant(self, batch: set[tuple[Any, str]]) -> list[str]:
