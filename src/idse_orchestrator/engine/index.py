@@ -36,6 +36,21 @@ class OwnerRow:
     findings: list[dict[str, Any]]
 
 
+_DECODED: dict[tuple[str, str, str, str], OwnerRow] = {}
+
+
+def _decoded(owner: str, families: str, tasks: str, findings: str) -> OwnerRow:
+    """A row as stored, decoded once per process (``idse watch`` reads every row each round);
+    rows are read-only to their users."""
+    key = (owner, families, tasks, findings)
+    row = _DECODED.get(key)
+    if row is None:
+        if len(_DECODED) > 200_000:
+            _DECODED.clear()
+        row = _DECODED[key] = OwnerRow(tuple(json.loads(families)), json.loads(tasks), json.loads(findings))
+    return row
+
+
 class BuildIndex:
     """sqlite3 file in the cache folder; portable, and updated row by row (cost grows with the change)."""
 
@@ -103,9 +118,9 @@ class BuildIndex:
         ):
             if owner not in wanted:
                 continue
-            recorded = tuple(json.loads(fams))
-            if set(wanted[owner]) <= set(recorded):
-                rows[owner] = OwnerRow(recorded, json.loads(tasks), json.loads(findings))
+            row = _decoded(owner, fams, tasks, findings)
+            if set(wanted[owner]) <= set(row.families):
+                rows[owner] = row
         if changed is not None:
             marks = ",".join("?" * len(changed))
             hits = list(
