@@ -77,6 +77,7 @@ def reached(session: str) -> None:
 
 
 def _check_session(root: str, project: str, session: str) -> list[tuple[tuple[Any, ...], Any]]:
+    from importlib import import_module
     from pathlib import Path
 
     from idse_orchestrator.governance.engine import check_document
@@ -94,10 +95,8 @@ def _check_session(root: str, project: str, session: str) -> list[tuple[tuple[An
         doc = load_document(ws, proj, session, stage, meta)
         status, findings = check_document(doc, ruleset)
         out.append((check_key(ws, doc, meta, ruleset), (status, [f.to_dict() for f in findings])))
-    # The session check's Agent Profile problem and the compile task's output.
-    from importlib import import_module
-
-    # Imported by name: the package is mapped from the top-level tasks/ folder.
+    # The session check's Agent Profile problem and the compile task's output. Imported by name:
+    # the package is mapped from the top-level tasks/ folder.
     tasks = import_module("idse_orchestrator.tasks.session")
     out.append((tasks.profile_key(ws, proj, session), tasks.profile_summary(ws, proj, session)))
     return out
