@@ -43,7 +43,9 @@ class Watcher:
     emit: Callable[[Event], None]
     warn: Callable[[str], None] = lambda _msg: None
     families: tuple[str, ...] = ()
-    step_ms: int = 20
+    # A burst ends after this long without a new change: an editor's write-then-rename takes well
+    # under it, and every millisecond here is one more between a save and its result.
+    step_ms: int = 10
     rounds: int = 0
     changes: Iterable[set[tuple[Any, str]]] | None = field(default=None, repr=False)
 
