@@ -18,7 +18,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from idse_orchestrator.engine.outputs import fingerprint
@@ -34,6 +34,14 @@ class OwnerRow:
     families: tuple[str, ...]
     tasks: list[str]
     findings: list[dict[str, Any]]
+    _entries: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+
+    def uptodate_entries(self) -> list[dict[str, Any]]:
+        """The owner's tasks as build-report entries, all up to date; made once per row (rows are
+        kept per process, so a watch round or a no-op build does not allocate them again)."""
+        if self._entries is None:
+            self._entries = [{"name": name, "status": "up-to-date", "reasons": []} for name in self.tasks]
+        return self._entries
 
 
 _DECODED: dict[tuple[str, str, str, str], OwnerRow] = {}

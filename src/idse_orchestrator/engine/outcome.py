@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from idse_orchestrator import layout
 from idse_orchestrator.engine.context import BuildContext
@@ -92,14 +92,14 @@ def report(
     for owner in [*base.sessions, PROJECT_OWNER]:
         row = complete.get(owner) or trusted.get(owner)
         if row is not None and owner in trusted and owner not in complete:
-            every = wanted.issuperset(row.families)  # the common case: no name to filter
-            report_tasks.extend(
-                [
+            if wanted.issuperset(row.families):  # the common case: no name to filter
+                report_tasks.extend(cast("list[TaskReport]", row.uptodate_entries()))
+            else:
+                report_tasks.extend(
                     {"name": name, "status": "up-to-date", "reasons": []}
                     for name in row.tasks
-                    if every or name.split(":", 1)[0] in wanted
-                ]
-            )
+                    if name.split(":", 1)[0] in wanted
+                )
         if row is not None:
             findings.extend(Finding.from_dict(f) for f in row.findings)
         else:
