@@ -97,15 +97,28 @@ def write_agent_file(root: str, project: str, rel: str) -> None:
 
 def compile_profile_task(root: str, project: str, session: str) -> None:
     """Write the profile when it compiles; otherwise remove a stale one (IDSE-S003 says why)."""
-    from idse_orchestrator.agents.compiler import ProfileError, profile_output_path, write_profile
+    from idse_orchestrator.agents.compiler import profile_output_path, render_profile
+    from idse_orchestrator.engine import prefetch
     from idse_orchestrator.errors import IdseError
+    from idse_orchestrator.fsutil import write_if_changed
     from idse_orchestrator.workspace import Project, Workspace
+
+    from .session import compiled_profile, profile_key
 
     ws = Workspace(Path(root))
     proj = Project(ws, project)
-    try:
-        write_profile(ws, proj, session, "yaml")
-    except (ProfileError, IdseError):
-        stale = profile_output_path(proj, session, "yaml")
-        if stale.is_file() or stale.is_symlink():
-            stale.unlink()
+    path = profile_output_path(proj, session, "yaml")
+    known = prefetch.peek(profile_key(ws, proj, session)) if prefetch.active() else None
+    text: str | bool | None = None if known is None else known[1]  # --jobs: a worker's result
+    if text is None:
+        outcome = compiled_profile(ws, proj, session)  # the session check compiled it already
+        text = False if isinstance(outcome, IdseError) else render_profile(outcome.spec, "yaml")
+    failed = text is False
+    if isinstance(text, str):
+        try:
+            # Derived and checked by content: a write a crash damaged is rebuilt, so no fsync.
+            write_if_changed(path, text, durable=False)
+        except IdseError:  # a profile path that leads out of the repository, say
+            failed = True
+    if failed and (path.is_file() or path.is_symlink()):
+        path.unlink()

@@ -131,21 +131,91 @@ def read_baselines(path: Path) -> dict[str, Any]:
     return {k: v for k, v in stages.items() if k in STAGE_NAMES and isinstance(v, dict)}
 
 
+def compiled_profile(ws: Any, proj: Any, session: str) -> Any:
+    """The session's compiled profile, or the ``IdseError`` compiling it raised; computed once per
+    build (the session check and the compile task both need it)."""
+    from idse_orchestrator.agents.compiler import compile_profile
+    from idse_orchestrator.errors import IdseError
+    from idse_orchestrator.memo import remembered
+
+    def compute() -> Any:
+        try:
+            return compile_profile(ws, proj, session)
+        except IdseError as exc:
+            return exc
+
+    return remembered(("profile", str(ws.root), proj.name, session), compute)
+
+
+def _spec_digest(ws: Any, proj: Any, session: str) -> str:
+    import hashlib
+
+    from idse_orchestrator.errors import IdseError
+    from idse_orchestrator.memo import remembered
+    from idse_orchestrator.stages import BY_NAME
+    from idse_orchestrator.status import read_document
+
+    def compute() -> str:
+        try:
+            text = read_document(proj, session, BY_NAME["spec"])
+        except IdseError as exc:
+            return f"!{exc}"
+        return "absent" if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    return remembered(("spec-digest", str(ws.root), proj.name, session), compute)
+
+
+def profile_key(ws: Any, proj: Any, session: str) -> tuple[Any, ...]:
+    """Everything compiling a session's Agent Profile reads: its spec and the blueprint's."""
+    from idse_orchestrator.stages import BLUEPRINT
+
+    return (
+        "profile",
+        session,
+        proj.has_session(session),
+        proj.has_session(BLUEPRINT),
+        _spec_digest(ws, proj, session),
+        _spec_digest(ws, proj, BLUEPRINT),
+    )
+
+
+def profile_summary(ws: Any, proj: Any, session: str) -> tuple[Any, str | bool | None]:
+    """(``profile_problem``, the compiled profile's YAML text or False when it does not compile),
+    the YAML only when the spec has a profile section (else None: not asked)."""
+    from idse_orchestrator.agents.compiler import render_profile
+    from idse_orchestrator.errors import IdseError
+
+    problem = profile_problem(ws, proj, session)
+    ctx = BuildContext(str(ws.root), proj.name, (session,), session)
+    if not has_profile_section(ctx, session):
+        return problem, None
+    outcome = compiled_profile(ws, proj, session)
+    if isinstance(outcome, IdseError):
+        return problem, False
+    return problem, render_profile(outcome.spec, "yaml")
+
+
 def profile_problem(ws: Any, proj: Any, session: str) -> tuple[str, int, str, bool] | None:
     """Why the session's Agent Profile does not compile (path, line, problem, only placeholders
     left), or None (also when it has none)."""
-    from idse_orchestrator.agents.compiler import ProfileError, compile_profile, session_has_profile
+    from idse_orchestrator.agents.compiler import ProfileError, session_has_profile
+    from idse_orchestrator.engine import prefetch
     from idse_orchestrator.errors import IdseError
+
+    if prefetch.active():  # --jobs: a worker may have compiled it already
+        known = prefetch.peek(profile_key(ws, proj, session))
+        if known is not None:
+            return known[0]  # type: ignore[no-any-return]
 
     try:
         if not session_has_profile(ws, proj, session):
             return None
-        compile_profile(ws, proj, session)
-    except ProfileError as exc:
-        unfinished = bool(exc.problems) and all(p.code == "placeholder" for p in exc.problems)
-        return exc.path, exc.line, exc.problem, unfinished
     except IdseError:
         return None  # an unreadable spec is already a finding of its own
+    outcome = compiled_profile(ws, proj, session)
+    if isinstance(outcome, ProfileError):
+        unfinished = bool(outcome.problems) and all(p.code == "placeholder" for p in outcome.problems)
+        return outcome.path, outcome.line, outcome.problem, unfinished
     return None
 
 
@@ -190,11 +260,13 @@ def check_session_task(root: str, project: str, session: str, target: str) -> No
         effective_ruleset(ws.config.rules),
     )
     baselines = {"stages": {k: v for k, v in records.items() if v.get("baseline") is not None}}
-    if baselines["stages"] or baselines_path.exists():
+    existed = baselines_path.exists()
+    if baselines["stages"] or existed:
         import errno
 
         try:
-            write_if_changed(baselines_path, dump_json(baselines))
+            # fsync'ed only when replacing what a crash could lose: a first write loses nothing.
+            write_if_changed(baselines_path, dump_json(baselines), durable=existed)
         except OSError as exc:
             if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
                 raise

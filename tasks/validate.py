@@ -84,6 +84,7 @@ def generate(ctx: BuildContext) -> Iterator[TaskSpec]:
 
 def validate_artifact(root: str, project: str, session: str, stage: str, target: str) -> None:
     """Check one artifact and store its status and findings (the findings are a result, not a failure)."""
+    from idse_orchestrator.engine import prefetch
     from idse_orchestrator.engine.results import write_result
     from idse_orchestrator.governance.engine import check_document
     from idse_orchestrator.governance.loader import load_document, session_metadata
@@ -95,15 +96,22 @@ def validate_artifact(root: str, project: str, session: str, stage: str, target:
     proj = Project(ws, project)
     meta, _ = session_metadata(proj, session)
     doc = load_document(ws, proj, session, BY_NAME[stage], meta)
-    status, findings = check_document(doc, effective_ruleset(ws.config.rules))
+    ruleset = effective_ruleset(ws.config.rules)
+    done = None
+    if prefetch.active():  # --jobs: a worker may have checked exactly this document already
+        prefetch.reached(session)
+        done = prefetch.lookup(prefetch.check_key(ws, doc, meta, ruleset))
+    if done is None:
+        status, checked = check_document(doc, ruleset)
+        done = (status, [f.to_dict() for f in checked])
     write_result(
         Path(root) / target,
         {
             "session": session,
             "stage": stage,
             "path": doc.path,
-            "status": status,
+            "status": done[0],
             "sha256": doc.text_sha256[:16] or None,
-            "findings": [f.to_dict() for f in findings],
+            "findings": done[1],
         },
     )

@@ -33,6 +33,7 @@ _UMASK = _umask()
 
 
 _ROOTS: dict[str, str] = {}  # folder -> its repository root (only roots found are remembered)
+_REAL_ROOTS: dict[str, str] = {}  # repository root -> its real path
 
 
 def _root_of_folder(folder: str) -> str | None:
@@ -69,7 +70,10 @@ def confined(path: Path) -> Path:
     if root is None:
         return path
     real = os.path.realpath(absolute)
-    real_root = os.path.realpath(root)
+    real_root = _REAL_ROOTS.get(root)
+    if real_root is None:
+        # Remembered like the root itself (``_ROOTS``): a repository does not move while idse runs.
+        real_root = _REAL_ROOTS[root] = os.path.realpath(root)
     if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
         raise BadFile(path, "is a symlink to a location outside the repository; idse does not follow it")
     return Path(real)
@@ -173,8 +177,9 @@ def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), durable=durable)
 
 
-def write_if_changed(path: Path, text: str) -> bool:
-    """Atomically write ``text`` unless the file already holds exactly it. Returns True if written."""
+def write_if_changed(path: Path, text: str, *, durable: bool = True) -> bool:
+    """Atomically write ``text`` unless the file already holds exactly it. Returns True if written.
+    ``durable=False`` skips the fsync (see ``atomic_write_bytes``)."""
     import stat as stat_
 
     data = text.encode("utf-8")
@@ -185,7 +190,7 @@ def write_if_changed(path: Path, text: str) -> bool:
             return False
     except OSError:
         pass
-    atomic_write_bytes(path, data)
+    atomic_write_bytes(path, data, durable=durable)
     return True
 
 

@@ -43,7 +43,9 @@ class Watcher:
     emit: Callable[[Event], None]
     warn: Callable[[str], None] = lambda _msg: None
     families: tuple[str, ...] = ()
-    step_ms: int = 20
+    # A burst ends after this long without a new change: an editor's write-then-rename takes well
+    # under it, and every millisecond here is one more between a save and its result.
+    step_ms: int = 10
     rounds: int = 0
     changes: Iterable[set[tuple[Any, str]]] | None = field(default=None, repr=False)
 
@@ -73,9 +75,15 @@ class Watcher:
 
     def run(self, stop: threading.Event | None = None) -> int:
         """Build once, then once per burst of changes, until ``stop`` is set or Ctrl-C."""
+        import gc
+
         from watchfiles import watch
 
         self.emit(self.safe_round([]))
+        # What the first round loaded (modules, warm caches) lives as long as the watch: kept out of
+        # the collector's way, so that a full collection never lands inside a later round.
+        gc.collect()
+        gc.freeze()
         root = self.ws.root
         changes = self.changes or watch(
             self.ws.idse_dir,
@@ -89,6 +97,7 @@ class Watcher:
             rels = self.relevant(batch)
             if rels:
                 self.emit(self.safe_round(rels))
+                gc.collect()  # after the result is out, not while the next change waits for it
         return 0
 
     def relevant(self, batch: set[tuple[Any, str]]) -> list[str]:

@@ -316,7 +316,9 @@ def _build(
     if todo or PROJECT_OWNER not in trusted:
         ctx = replace(base, sessions=(), selected=base.sessions)
         ctx.ruleset_digest  # noqa: B018 - a malformed rule override is one clear error, before doit runs
-        if recover_cache(ws, ctx, warn):
+        # The full integrity check is skipped when the database is the very file the last build
+        # wrote (same stat as recorded then): a damaged or replaced file has another stat.
+        if not db_unchanged and recover_cache(ws, ctx, warn):
             index.reset()
             trusted, todo = {}, list(base.sessions)
         # The state task follows the current session's check, so that session's tasks must be seen.

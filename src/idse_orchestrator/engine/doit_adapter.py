@@ -323,7 +323,7 @@ def _die_with_parent() -> None:
         os._exit(1)  # the parent died before the hook ran
 
 
-def _workers_die_with_parent() -> None:
+def workers_die_with_parent() -> None:
     global _FORK_HOOK
     if not _FORK_HOOK and hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_die_with_parent)
@@ -354,7 +354,7 @@ def run_tasks(
     out = io.StringIO()
     args = ["run"]
     if jobs > 1:
-        _workers_die_with_parent()
+        workers_die_with_parent()
         args += ["-n", str(jobs), "-P", "process"]
     if force:
         args.append("--always-execute")

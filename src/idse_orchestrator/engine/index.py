@@ -18,7 +18,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from idse_orchestrator.engine.outputs import fingerprint
@@ -34,6 +34,29 @@ class OwnerRow:
     families: tuple[str, ...]
     tasks: list[str]
     findings: list[dict[str, Any]]
+    _entries: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+
+    def uptodate_entries(self) -> list[dict[str, Any]]:
+        """The owner's tasks as build-report entries, all up to date; made once per row (rows are
+        kept per process, so a watch round or a no-op build does not allocate them again)."""
+        if self._entries is None:
+            self._entries = [{"name": name, "status": "up-to-date", "reasons": []} for name in self.tasks]
+        return self._entries
+
+
+_DECODED: dict[tuple[str, str, str, str], OwnerRow] = {}
+
+
+def _decoded(owner: str, families: str, tasks: str, findings: str) -> OwnerRow:
+    """A row as stored, decoded once per process (``idse watch`` reads every row each round);
+    rows are read-only to their users."""
+    key = (owner, families, tasks, findings)
+    row = _DECODED.get(key)
+    if row is None:
+        if len(_DECODED) > 200_000:
+            _DECODED.clear()
+        row = _DECODED[key] = OwnerRow(tuple(json.loads(families)), json.loads(tasks), json.loads(findings))
+    return row
 
 
 class BuildIndex:
@@ -103,9 +126,9 @@ class BuildIndex:
         ):
             if owner not in wanted:
                 continue
-            recorded = tuple(json.loads(fams))
-            if set(wanted[owner]) <= set(recorded):
-                rows[owner] = OwnerRow(recorded, json.loads(tasks), json.loads(findings))
+            row = _decoded(owner, fams, tasks, findings)
+            if set(wanted[owner]) <= set(row.families):
+                rows[owner] = row
         if changed is not None:
             marks = ",".join("?" * len(changed))
             hits = list(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from idse_orchestrator import layout
 from idse_orchestrator.engine.context import BuildContext
@@ -83,16 +83,23 @@ def report(
 ) -> BuildReport:
     """Findings and task list: remembered for owners doit was not asked about, read from the results
     of this run for the others (for an owner that did not complete, from the tasks that did)."""
+    from operator import itemgetter
+
     report_tasks: list[TaskReport] = []
     findings: list[Finding] = []
     generated = {task_name(t): t for t in tasks}
+    wanted = set(families)
     for owner in [*base.sessions, PROJECT_OWNER]:
         row = complete.get(owner) or trusted.get(owner)
         if row is not None and owner in trusted and owner not in complete:
-            every = set(row.families) <= set(families)  # the common case: no name to filter
-            for name in row.tasks:
-                if every or name.split(":", 1)[0] in families:
-                    report_tasks.append({"name": name, "status": "up-to-date", "reasons": []})
+            if wanted.issuperset(row.families):  # the common case: no name to filter
+                report_tasks.extend(cast("list[TaskReport]", row.uptodate_entries()))
+            else:
+                report_tasks.extend(
+                    {"name": name, "status": "up-to-date", "reasons": []}
+                    for name in row.tasks
+                    if name.split(":", 1)[0] in wanted
+                )
         if row is not None:
             findings.extend(Finding.from_dict(f) for f in row.findings)
         else:
@@ -106,11 +113,12 @@ def report(
             if o.error:
                 entry["error"] = o.error
         report_tasks.append(entry)
-    report_tasks.sort(key=lambda t: t["name"])
+    # Only tasks of this run can have failed (remembered owners completed), so look there alone.
+    failed = sorted(n for n, o in outcomes.items() if n in generated and o.status == "failed")
+    report_tasks.sort(key=itemgetter("name"))
     if not any(f in families for f in VALIDATION_FAMILIES):
         findings = []
     findings = sorted(set(findings), key=Finding.sort_key)
-    failed = [t["name"] for t in report_tasks if t["status"] == "failed"]
     return BuildReport(report_tasks, findings, base.sessions, failed=failed, cache=base.cache)
 
 

@@ -37,6 +37,17 @@ def task_files(task: Task) -> list[str]:
     return [*task.get("file_dep", []), *task_outputs(task), *task.get("watch", []), *task.get("reads", [])]
 
 
+def execution_order(tasks: list[Task]) -> list[str]:
+    """Every task by name, a session's tasks one after the other (its documents, then what reads
+    them): what one task parsed is still in the per-process caches when the next one asks, instead of
+    a family running across every session first. doit still orders each task after its task_dep."""
+    by_owner: dict[str, list[str]] = {}
+    for task in tasks:
+        by_owner.setdefault(owner_of(task), []).append(task_name(task))
+    project = by_owner.pop(PROJECT_OWNER, [])
+    return [name for names in by_owner.values() for name in names] + project
+
+
 @dataclass
 class RunResult:
     tasks: list[Task]
@@ -70,8 +81,10 @@ def run(
     progress: Callable[[str], None] | None,
     want_reasons: bool,
 ) -> RunResult:
+    from idse_orchestrator.engine import prefetch
     from idse_orchestrator.engine.doit_adapter import run_tasks
     from idse_orchestrator.engine.doit_state import forget_tasks
+    from idse_orchestrator.memo import build_scope
 
     tasks = generate()
     files: dict[str, set[str]] = {owner: set(paths) for owner, paths in extra_files.items()}
@@ -79,16 +92,21 @@ def run(
         files.setdefault(owner_of(task), set()).update(task_files(task))
     before = _snapshot(set().union(*files.values()) if files else set())
 
-    result = run_tasks(
-        lambda: tasks,
-        dep_file,
-        [],
-        jobs=jobs,
-        force=force,
-        keep_going=True,  # the tasks that complete must not depend on the order doit picked
-        progress=progress,
-        want_reasons=want_reasons,
-    )
+    order = execution_order(tasks)
+    checked = [t["owner"] for t in tasks if t.get("basename") == "validate" and "owner" in t]
+    with build_scope(), prefetch.ahead(ctx.root, ctx.project, list(dict.fromkeys(checked)), jobs):
+        # Sources are read after the snapshot above (see ``idse_orchestrator.memo``); with --jobs,
+        # workers check documents ahead and doit itself runs in this process (see ``prefetch``).
+        result = run_tasks(
+            lambda: tasks,
+            dep_file,
+            order,
+            jobs=1,
+            force=force,
+            keep_going=True,  # the tasks that complete must not depend on the order doit picked
+            progress=progress,
+            want_reasons=want_reasons,
+        )
     outcomes = {o.name: o for o in result.outcomes}
     if result.code not in (0, 1) and not any(o.status == "failed" for o in outcomes.values()):
         detail = (result.errors or result.output.strip().splitlines()[-1:] or ["unknown error"])[0]

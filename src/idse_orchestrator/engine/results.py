@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
-
-from idse_orchestrator.fsutil import atomic_write_text
 
 SCHEMA = 1
 
@@ -14,7 +13,33 @@ SCHEMA = 1
 def write_result(path: Path, data: dict[str, Any]) -> None:
     payload = {"schema": SCHEMA, **data}
     # Derived data: atomic (never torn) but not fsynced; a lost result is simply rebuilt.
-    atomic_write_text(path, json.dumps(payload, sort_keys=True, separators=(",", ":")) + "\n", durable=False)
+    _write_derived(path, (json.dumps(payload, sort_keys=True, separators=(",", ":")) + "\n").encode())
+
+
+def _write_derived(path: Path, data: bytes) -> None:
+    """``atomic_write_bytes(durable=False)`` for a file of the build cache, in fewer system calls
+    (a build writes thousands): the temporary file sits beside the result (the cache is git-ignored),
+    named by process so that parallel workers never share one, and the mode is the default one."""
+    import os
+
+    from idse_orchestrator.fsutil import confined
+
+    real = confined(path)  # the one symlink policy, as for every write
+    tmp = real.with_name(f".{real.name}.{os.getpid()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        try:
+            fd = os.open(tmp, flags, 0o666)
+        except FileNotFoundError:
+            real.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, flags, 0o666)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, real)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def read_result(path: Path) -> dict[str, Any] | None:

@@ -69,6 +69,9 @@ class Document:
     text_sha256: str = ""
     # Level-2 headings of the template; derived from ``template`` when not given.
     required_sections: tuple[str, ...] | None = None
+    # Renders ``template`` when asked (only an "untouched?" question the hashes cannot answer needs
+    # it); when given, it stands for ``template``.
+    render: Callable[[], str] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -83,10 +86,14 @@ class DocView:
         return parse(self.doc.text or "")
 
     @cached_property
+    def template(self) -> str:
+        return self.doc.render() if self.doc.render is not None else self.doc.template
+
+    @cached_property
     def required_sections(self) -> tuple[str, ...]:
         if self.doc.required_sections is not None:
             return self.doc.required_sections
-        return tuple(h.title for h in _template_structure(self.doc.template).headings if h.level == 2)
+        return tuple(h.title for h in _template_structure(self.template).headings if h.level == 2)
 
     @cached_property
     def markers(self) -> list[tuple[int, int]]:
@@ -99,7 +106,7 @@ class DocView:
         text = self.doc.text
         if text is None:
             return False
-        return is_untouched(text, self.doc.text_sha256, self.doc.template_hashes, lambda: self.doc.template)
+        return is_untouched(text, self.doc.text_sha256, self.doc.template_hashes, lambda: self.template)
 
     @cached_property
     def status(self) -> StageStatus:

@@ -1,0 +1,165 @@
+"""``--jobs N``: document checks computed ahead by worker processes, whole sessions at a time.
+
+doit's own process pool ships every task to a worker and back, and its parent still checks and
+records each task: with thousands of small tasks the parent is the bottleneck and a second core
+barely helps. Instead, the build runs doit in-process, and ``N - 1`` forked workers check the
+documents of the sessions doit will reach last, session by session from the end of the build
+order, while doit works from the front. A validation task whose check a worker already made only
+writes it; the two sides meet in the middle and a worker stops where doit has been.
+
+A worker's result is used only for exactly the inputs it was computed from: the task reads its
+document, metadata and template itself and looks the check up by all of them (``check_key``).
+A missing result (not computed yet, or a worker failed) is computed by the task as usual.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from idse_orchestrator.governance.engine import Document
+    from idse_orchestrator.governance.ruleset import RuleSet
+    from idse_orchestrator.workspace import Workspace
+
+_results: dict[tuple[Any, ...], Any] = {}
+_lock = threading.Lock()
+_progress: Any = None  # multiprocessing.Value: how far (in build order) doit has got
+_order: dict[str, int] = {}  # session -> its place in the build order
+
+
+def check_key(ws: Workspace, doc: Document, meta: Any, ruleset: RuleSet) -> tuple[Any, ...]:
+    """Everything a document check depends on (the rule set is the shipped one plus overrides)."""
+    from idse_orchestrator.governance.loader import template_identity
+
+    return (
+        doc.session,
+        doc.stage,
+        doc.path,
+        doc.text_sha256,
+        doc.text is None,
+        doc.problem,
+        doc.template,
+        doc.template_hashes,
+        doc.required_sections,
+        template_identity(ws, doc.stage),
+        hashlib.sha256(meta.model_dump_json().encode()).hexdigest(),
+        ruleset.overrides,
+    )
+
+
+def active() -> bool:
+    return _progress is not None
+
+
+def lookup(key: tuple[Any, ...]) -> tuple[str, list[dict[str, Any]]] | None:
+    """A worker's result for exactly this input, taken (a document is checked by one task)."""
+    with _lock:
+        found: tuple[str, list[dict[str, Any]]] | None = _results.pop(key, None)
+    return found
+
+
+def peek(key: tuple[Any, ...]) -> Any:
+    """A worker's result for exactly this input, left for the next task that asks."""
+    with _lock:
+        return _results.get(key)
+
+
+def reached(session: str) -> None:
+    """doit has got to ``session``: workers need not check it nor anything before it."""
+    if _progress is not None:
+        place = _order.get(session)
+        if place is not None and place > _progress.value:
+            _progress.value = place
+
+
+def _check_session(root: str, project: str, session: str) -> list[tuple[tuple[Any, ...], Any]]:
+    from importlib import import_module
+    from pathlib import Path
+
+    from idse_orchestrator.governance.engine import check_document
+    from idse_orchestrator.governance.loader import load_document, session_metadata
+    from idse_orchestrator.governance.ruleset import effective_ruleset
+    from idse_orchestrator.stages import STAGES
+    from idse_orchestrator.workspace import Project, Workspace
+
+    ws = Workspace(Path(root))
+    proj = Project(ws, project)
+    ruleset = effective_ruleset(ws.config.rules)
+    meta, _ = session_metadata(proj, session)
+    out: list[tuple[tuple[Any, ...], Any]] = []
+    for stage in STAGES:
+        doc = load_document(ws, proj, session, stage, meta)
+        status, findings = check_document(doc, ruleset)
+        out.append((check_key(ws, doc, meta, ruleset), (status, [f.to_dict() for f in findings])))
+    # The session check's Agent Profile problem and the compile task's output. Imported by name:
+    # the package is mapped from the top-level tasks/ folder.
+    tasks = import_module("idse_orchestrator.tasks.session")
+    out.append((tasks.profile_key(ws, proj, session), tasks.profile_summary(ws, proj, session)))
+    return out
+
+
+def _work(args: tuple[str, str, list[tuple[int, str]]]) -> list[tuple[tuple[Any, ...], Any]]:
+    root, project, sessions = args
+    out: list[tuple[tuple[Any, ...], Any]] = []
+    for place, session in sessions:
+        if _progress is not None and _progress.value >= place:
+            break  # doit has got here: the rest of this stretch is doit's
+        try:
+            out.extend(_check_session(root, project, session))
+        except Exception:  # noqa: BLE001 - the task then checks the session itself, and says why
+            continue
+    return out
+
+
+def _quiet_worker() -> None:
+    # Ctrl-C reaches the whole process group: the build stops its workers itself, without a
+    # worker's traceback on the terminal.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def ahead(root: str, project: str, sessions: Sequence[str], jobs: int) -> Iterator[None]:
+    """Run ``jobs - 1`` workers checking ``sessions`` (in build order) from the end while the
+    block runs; their results are offered to the validation tasks through ``lookup``."""
+    global _progress
+    if jobs < 2 or len(sessions) < 2:
+        yield
+        return
+    import multiprocessing
+
+    from idse_orchestrator.engine.doit_adapter import workers_die_with_parent
+
+    workers_die_with_parent()
+    context = multiprocessing.get_context("fork")
+    _order.clear()
+    _order.update({s: i for i, s in enumerate(sessions)})
+    _progress = context.Value("i", -1, lock=False)
+    # Stretches of a few sessions, the last ones first; a worker asks for the next when done.
+    places = list(enumerate(sessions))[::-1]
+    size = 4
+    stretches = [(root, project, places[i : i + size]) for i in range(0, len(places), size)]
+
+    def keep(batch: list[tuple[tuple[Any, ...], Any]]) -> None:
+        with _lock:
+            _results.update(batch)
+
+    pool = context.Pool(jobs - 1, initializer=_quiet_worker)
+    try:
+        for stretch in stretches:
+            pool.apply_async(_work, (stretch,), callback=keep)
+        pool.close()
+        yield
+    finally:
+        _progress.value = len(sessions)  # workers stop at their next session
+        pool.terminate()
+        pool.join()
+        _progress = None
+        _order.clear()
+        with _lock:
+            _results.clear()
