@@ -6,12 +6,44 @@ or exhaust memory, so size and alias use are capped before and during parsing.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 MAX_YAML_BYTES = 256 * 1024
 MAX_ALIASES = 100
 # Values after alias expansion: a few nested aliases can otherwise stand for billions of nodes.
 MAX_EXPANDED_NODES = 100_000
+
+
+_DECLINED = object()
+# The same block is read by several checks of one build (profile extraction, rules, the compiler).
+_PARSED: dict[tuple[str, int, int], Any] = {}
+_PARSED_LIMIT = 256
+
+
+def _remember(key: tuple[str, int, int], data: Any) -> None:
+    if len(_PARSED) >= _PARSED_LIMIT:
+        _PARSED.clear()
+    _PARSED[key] = data
+
+
+def _fast_load(text: str) -> Any:
+    """LibYAML's safe loader for the common block with no anchor or alias (so no alias bomb can be
+    in it); ``_DECLINED`` when it is not available or the text is anything but plainly valid, and
+    the bounded pure-Python loader then decides and words any error."""
+    # Anchors and aliases need the bounded loader; tabs and directives are where LibYAML's scanner is
+    # known to accept what the pure loader rejects (tests/test_yamlsafe.py compares the two).
+    if any(c in text for c in "&*\t%"):
+        return _DECLINED
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", None)
+    if loader is None:
+        return _DECLINED
+    try:
+        return yaml.load(text, Loader=loader)  # noqa: S506 - CSafeLoader is the safe loader
+    except (yaml.YAMLError, RecursionError, ValueError):
+        return _DECLINED
 
 
 class YamlError(Exception):
@@ -59,6 +91,13 @@ def safe_load(
 
     if len(text.encode("utf-8")) > max_bytes:
         raise YamlError(f"YAML block larger than {max_bytes // 1024} KB")
+    key = (text, max_aliases, max_nodes)
+    if key in _PARSED:
+        return copy.deepcopy(_PARSED[key])  # callers may change what they get
+    fast = _fast_load(text)
+    if fast is not _DECLINED:
+        _remember(key, fast)
+        return copy.deepcopy(fast)
 
     class _Bounded(yaml.SafeLoader):
         aliases_seen = 0
@@ -78,7 +117,9 @@ def safe_load(
             return node
 
     try:
-        return yaml.load(text, Loader=_Bounded)  # noqa: S506 - _Bounded is a SafeLoader
+        data = yaml.load(text, Loader=_Bounded)  # noqa: S506 - _Bounded is a SafeLoader
+        _remember(key, data)
+        return copy.deepcopy(data)
     except YamlError:
         raise
     except yaml.MarkedYAMLError as exc:
