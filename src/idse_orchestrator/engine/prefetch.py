@@ -121,6 +121,8 @@ def _quiet_worker() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The parent forked us with SIGINT blocked (see ``ahead``): only now, ignored, may it arrive.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 @contextlib.contextmanager
@@ -149,16 +151,25 @@ def ahead(root: str, project: str, sessions: Sequence[str], jobs: int) -> Iterat
         with _lock:
             _results.update(batch)
 
-    pool = context.Pool(jobs - 1, initializer=_quiet_worker)
+    import signal
+
+    # A Ctrl-C landing between a fork and the worker's initializer would print the interpreter's
+    # own "Exception ignored in _after_fork" traceback: workers are forked with SIGINT blocked.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    pool = None
     try:
+        pool = context.Pool(jobs - 1, initializer=_quiet_worker)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a pending Ctrl-C lands here
         for stretch in stretches:
             pool.apply_async(_work, (stretch,), callback=keep)
         pool.close()
         yield
     finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         _progress.value = len(sessions)  # workers stop at their next session
-        pool.terminate()
-        pool.join()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
         _progress = None
         _order.clear()
         with _lock:
