@@ -9,8 +9,6 @@ import contextlib
 import errno
 import os
 import re
-import secrets
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -178,6 +176,8 @@ def clean_staging(project: Project) -> list[str]:
         if fd is None:
             continue
         try:
+            import shutil  # here: listing sessions (a light command) never needs it
+
             shutil.rmtree(entry, ignore_errors=True)
         finally:
             os.close(fd)
@@ -194,6 +194,8 @@ def _staging(project: Project, session: str) -> Iterator[Path]:
         sessions_dir.mkdir(parents=True, exist_ok=True)
         clean_staging(project)
         for _attempt in range(10):
+            import secrets
+
             folder = sessions_dir / f"{STAGING_PREFIX}{session}.{secrets.token_hex(4)}"
             folder.mkdir()
             # Waiting: a cleaner that locked the new folder first finishes deleting it, then we retry.
@@ -215,6 +217,8 @@ def _staging(project: Project, session: str) -> Iterator[Path]:
         yield folder
     finally:
         if folder.is_dir():  # not renamed into place: the build failed
+            import shutil
+
             shutil.rmtree(folder, ignore_errors=True)
         os.close(fd)
 
