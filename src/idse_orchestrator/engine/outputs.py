@@ -101,7 +101,7 @@ def run_recorded(
     the action runs, so an edit that lands while it runs makes the task rerun next time."""
     from idse_orchestrator.errors import IdseError
 
-    seen = {rel: digest(rel) for rel in reads}
+    seen = {rel: read_stamp(rel) for rel in reads}
     try:
         func(*args)
     except IdseError as exc:
@@ -112,11 +112,37 @@ def run_recorded(
     return {"outputs": record(outputs), "reads": seen}
 
 
+# A read file modified this recently may change again within its timestamp's granularity.
+RACY_NS = 2_000_000_000
+
+
+def read_stamp(rel: str) -> list[Any]:
+    """What a task read: [digest, mtime_ns, size], the stat left ``None`` when it cannot vouch for
+    the content (the file changed while being read, or too recently for its mtime to tell)."""
+    import time
+
+    before = fingerprint(rel)
+    content = digest(rel)
+    if fingerprint(rel) != before or before[1] < 0 or time.time_ns() - before[0] < RACY_NS:
+        return [content, None, None]
+    return [content, before[0], before[1]]
+
+
+def _read_changed(entry: Any, rel: str) -> bool:
+    if isinstance(entry, list) and len(entry) == 3:
+        if entry[1] is not None and list(fingerprint(rel)) == entry[1:]:
+            return False  # same mtime and size as when read, long after its last change: same bytes
+        return bool(entry[0] != digest(rel))
+    return True  # no record (or one from an older idse): read again
+
+
 def changed_reads(values: dict[str, Any] | None, reads: Sequence[str]) -> list[str]:
+    """Reasons the files read differ from what the task read: a project-wide task reads every
+    session's result, so the stat decides when it can and the content only when it must."""
     seen = (values or {}).get("reads")
     if not isinstance(seen, dict):
         return ["no_input_record"]
-    return [f"changed_input: {rel}" for rel in reads if seen.get(rel, "?") != digest(rel)]
+    return [f"changed_input: {rel}" for rel in reads if _read_changed(seen.get(rel), rel)]
 
 
 def reads_unchanged(task: Any, values: dict[str, Any], reads: Sequence[str]) -> bool:
