@@ -16,10 +16,8 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
-from loopback import LoopbackServer
+from loopback import LoopbackHandler, LoopbackServer
 from notion_api import NotionAPI
 
 
@@ -36,30 +34,10 @@ class NotionServer(NotionAPI, LoopbackServer):
         self.serve_on_loopback(_Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server: ThreadingHTTPServer
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
-        pass
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_PATCH(self) -> None:
-        self._serve("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")
-
+class _Handler(LoopbackHandler):
     def _serve(self, method: str) -> None:
         app: NotionServer = self.server.app  # type: ignore[attr-defined]
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.body()
         with app.lock:
             index = app.count
             app.count += 1
