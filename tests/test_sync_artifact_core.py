@@ -8,16 +8,22 @@ from pathlib import Path
 
 import pytest
 from artifact_core_server import ArtifactCoreServer, sha256
-from test_sync_support import BLUEPRINT, PROJECT, Workspaces, one_line_error, sync_env
+from test_sync_support import (
+    BLUEPRINT,
+    PROJECT,
+    Workspaces,
+    artifact_core_workspaces,
+    one_line_error,
+    serve_artifact_core,
+    sync_env,
+)
 
 TOKEN = "s3cr3t-T0KEN-4711-do-not-print"
 
 
 @pytest.fixture
 def server() -> Iterator[ArtifactCoreServer]:
-    srv = ArtifactCoreServer(token=TOKEN).start()
-    yield srv
-    srv.stop()
+    yield from serve_artifact_core(TOKEN)
 
 
 @pytest.fixture
@@ -27,11 +33,7 @@ def wss(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> Workspaces:
-    sync_env(monkeypatch, IDSE_SYNC_URL=server.url, IDSE_SYNC_TOKEN=TOKEN, IDSE_SYNC_BACKEND="artifact-core")
-    w = Workspaces(tmp_path, monkeypatch, capsys)
-    w.make("a")
-    w.make("b")
-    return w
+    return artifact_core_workspaces(server, TOKEN, tmp_path, monkeypatch, capsys, "a", "b")
 
 
 def test_round_trip_and_json_shapes(wss: Workspaces, server: ArtifactCoreServer) -> None:

@@ -16,7 +16,12 @@ from pathlib import Path
 
 import pytest
 from artifact_core_server import ArtifactCoreServer
-from test_sync_support import Workspaces, one_line_error, sync_env
+from test_sync_support import (
+    Workspaces,
+    artifact_core_workspaces,
+    one_line_error,
+    serve_artifact_core,
+)
 
 TOKEN = "fault-token"
 RETRIES = 1
@@ -29,9 +34,7 @@ FAULT_TIMEOUT = "0.3"
 
 @pytest.fixture
 def server() -> Iterator[ArtifactCoreServer]:
-    srv = ArtifactCoreServer(token=TOKEN, delay=0.8).start()
-    yield srv
-    srv.stop()
+    yield from serve_artifact_core(TOKEN, delay=0.8)
 
 
 @pytest.fixture
@@ -41,18 +44,18 @@ def wss(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> Workspaces:
-    sync_env(
+    return artifact_core_workspaces(
+        server,
+        TOKEN,
+        tmp_path,
         monkeypatch,
-        IDSE_SYNC_URL=server.url,
-        IDSE_SYNC_TOKEN=TOKEN,
+        capsys,
+        "template",
         IDSE_SYNC_RETRIES=str(RETRIES),
         IDSE_SYNC_TIMEOUT=FAULT_TIMEOUT,
         IDSE_SYNC_CONNECT_TIMEOUT="1",
         IDSE_SYNC_CONCURRENCY="1",
     )
-    w = Workspaces(tmp_path, monkeypatch, capsys)
-    w.make("template")
-    return w
 
 
 def fresh(wss: Workspaces, name: str, source: str = "template") -> None:

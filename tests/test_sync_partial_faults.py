@@ -13,16 +13,22 @@ from typing import Any
 
 import pytest
 from artifact_core_server import ArtifactCoreServer
-from test_sync_support import BLUEPRINT, PROJECT, Workspaces, one_line_error, sync_env
+from test_sync_support import (
+    BLUEPRINT,
+    PROJECT,
+    Workspaces,
+    artifact_core_workspaces,
+    one_line_error,
+    serve_artifact_core,
+    sync_env,
+)
 
 TOKEN = "partial-token"
 
 
 @pytest.fixture
 def server() -> Iterator[ArtifactCoreServer]:
-    srv = ArtifactCoreServer(token=TOKEN, delay=2.5).start()
-    yield srv
-    srv.stop()
+    yield from serve_artifact_core(TOKEN, delay=2.5)
 
 
 @pytest.fixture
@@ -32,16 +38,9 @@ def wss(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> Workspaces:
-    sync_env(
-        monkeypatch,
-        IDSE_SYNC_URL=server.url,
-        IDSE_SYNC_TOKEN=TOKEN,
-        IDSE_SYNC_BACKEND="artifact-core",
-        IDSE_SYNC_CONCURRENCY="1",
+    return artifact_core_workspaces(
+        server, TOKEN, tmp_path, monkeypatch, capsys, "a", IDSE_SYNC_CONCURRENCY="1"
     )
-    w = Workspaces(tmp_path, monkeypatch, capsys)
-    w.make("a")
-    return w
 
 
 def writes(server: ArtifactCoreServer) -> list[tuple[str, str, int | str]]:

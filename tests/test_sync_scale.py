@@ -20,7 +20,14 @@ from typing import Any
 
 import pytest
 from artifact_core_server import ArtifactCoreServer
-from test_sync_support import PROJECT, Workspaces, one_line_error, sync_env
+from test_sync_support import (
+    PROJECT,
+    Workspaces,
+    artifact_core_workspaces,
+    one_line_error,
+    serve_artifact_core,
+    sync_env,
+)
 
 from idse_orchestrator.sync import engine
 
@@ -45,9 +52,7 @@ def generate(root: Path, sessions: int) -> int:
 
 @pytest.fixture
 def server() -> Iterator[ArtifactCoreServer]:
-    srv = ArtifactCoreServer(token=TOKEN).start()
-    yield srv
-    srv.stop()
+    yield from serve_artifact_core(TOKEN)
 
 
 @pytest.fixture
@@ -57,8 +62,7 @@ def wss(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> Workspaces:
-    sync_env(monkeypatch, IDSE_SYNC_URL=server.url, IDSE_SYNC_TOKEN=TOKEN, IDSE_SYNC_BACKEND="artifact-core")
-    return Workspaces(tmp_path, monkeypatch, capsys)
+    return artifact_core_workspaces(server, TOKEN, tmp_path, monkeypatch, capsys)
 
 
 def puts(server: ArtifactCoreServer) -> Counter[str]:

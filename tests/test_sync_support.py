@@ -6,10 +6,12 @@ No tests here; the sync test modules import ``Workspaces`` and ``sync_env``.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from artifact_core_server import ArtifactCoreServer
 
 from idse_orchestrator.stages import BY_NAME
 
@@ -97,3 +99,29 @@ def one_line_error(result: Result) -> str:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("idse: error: "), lines[0]
     return lines[0]
+
+
+def serve_artifact_core(token: str, delay: float = 1.0) -> Iterator[ArtifactCoreServer]:
+    """A fixture body: an Artifact Core test server for one test (``yield from`` it)."""
+    srv = ArtifactCoreServer(token=token, delay=delay).start()
+    yield srv
+    srv.stop()
+
+
+def artifact_core_workspaces(
+    server: ArtifactCoreServer,
+    token: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    *names: str,
+    **env: str,
+) -> Workspaces:
+    """Workspaces ``names`` (made now) syncing with ``server``; ``env`` adds IDSE_SYNC_* settings."""
+    sync_env(
+        monkeypatch, IDSE_SYNC_URL=server.url, IDSE_SYNC_TOKEN=token, IDSE_SYNC_BACKEND="artifact-core", **env
+    )
+    w = Workspaces(tmp_path, monkeypatch, capsys)
+    for name in names:
+        w.make(name)
+    return w
