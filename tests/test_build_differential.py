@@ -16,6 +16,7 @@ hypothesis = pytest.importorskip("hypothesis")
 
 from build_oracle import (  # noqa: E402
     PROJ,
+    build_in_process,
     check_step,
     doc_path,
     edit_profile_description,
@@ -55,9 +56,27 @@ class BuildMachine(RuleBasedStateMachine):
 
     def step(self, name: str) -> None:
         check_step(self.root, self.scratch, name)
+        if getattr(self, "slow", False):
+            import os
+            import time
+
+            past = time.time() - 60
+            for path in [self.root, *self.root.rglob("*")]:
+                if ".cache" not in path.parts and not path.is_symlink():
+                    os.utime(path, (past, past))
+            build_in_process(self.root)  # records the settled stats
 
     def pick(self, data: st.DataObject) -> str:
         return data.draw(st.sampled_from(sessions(self.root)))
+
+    @rule(slow=st.booleans())
+    def clock(self, slow: bool) -> None:
+        """A slow clock: after each step every source file gets a minute older. A file changed within
+        two seconds of a build is checked by content whatever its stat says, so at test speed the
+        paths where a stat vouches for a file (the sessions-first build, stat-checked reads) would
+        never run; with a slow clock every change lands in a workspace that has settled."""
+        self.slow = slow
+        self.step(f"clock {'slow' if slow else 'fast'}")
 
     # -- documents ----------------------------------------------------------------------------
     @rule(data=st.data(), stage=STAGE)

@@ -242,11 +242,11 @@ def test_forced_colour_on_a_broken_session_colours_errors(ws, cli):
 
 
 def test_a_terminal_gets_colour_unless_no_color(ws, cli, monkeypatch):
-    from idse_orchestrator.cli import ui
+    from idse_orchestrator import textout
 
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.setenv("TERM", "xterm-256color")
-    monkeypatch.setattr(ui, "_isatty", lambda stream: True)
+    monkeypatch.setattr(textout, "_isatty", lambda stream: True)
     assert ESC in cli("status").stdout
     monkeypatch.setenv("NO_COLOR", "1")
     assert ESC not in cli("status").stdout

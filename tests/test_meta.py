@@ -134,6 +134,35 @@ def test_rewritten_only_when_an_input_changed(project, cli):
     assert "`other`" not in meta.read_text()
 
 
+def test_an_edit_that_changes_a_finding_reaches_the_rollup(project, cli):
+    """The project-wide tasks are not even checked after an edit whose session results keep their
+    bytes; one that changes a result brings them back (meta.md, session_state.json)."""
+    import os
+    import time
+
+    # Files changed within the last two seconds are checked by content, whatever their stat says:
+    # give the workspace the age a real one has between two edits.
+    past = time.time() - 60
+    for path in [project / ".idse", *(project / ".idse").rglob("*")]:
+        if ".cache" not in path.parts:
+            os.utime(path, (past, past))
+    build(cli)
+    summary = next((project / ".idse/.cache/results").rglob("child/_session.json"))
+    kept = summary.stat().st_mtime_ns
+    tasks = doc(project, "child", "tasks")
+    tasks.write_text(tasks.read_text() + "\nMore words.\n")
+    report = build(cli)
+    assert "validate:child/tasks" in ran(report) and not {"meta", "state", "registry"} & ran(report)
+    assert summary.stat().st_mtime_ns == kept, "a result with the same bytes is not rewritten"
+
+    tasks.write_text(tasks.read_text() + "\n- [REQUIRES INPUT] Task 9\n")
+    report = build(cli)
+    assert {"validate:child/tasks", "session:child", "meta", "state"} <= ran(report)
+    line = len(tasks.read_text().splitlines())
+    findings = (project / META).read_text().split("### `child`", 1)[1].split("###", 1)[0]
+    assert f"tasks/tasks.md#L{line})" in findings
+
+
 def test_the_same_inputs_give_the_same_bytes(project, cli, tmp_path_factory):
     import shutil
 

@@ -1,6 +1,7 @@
 """Console entry point.
 
-Kept free of heavy imports: ``idse --version`` answers before click, pydantic, jinja2 or doit load.
+Kept free of heavy imports: ``idse --version`` answers before click, pydantic, jinja2 or doit load,
+and the everyday commands (``quick.py``) without click.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     if args in (["--version"], ["-V"]):
         print(version_line())
         return 0
+    # The everyday commands in their plain forms answer without loading click (see quick.py).
+    from idse_orchestrator.quick import main as quick_main
+
+    code = quick_main(args)
+    if code is not None:
+        return code
     from idse_orchestrator.cli import run
 
     return run(args)

@@ -7,8 +7,6 @@ failures (``IdseError``) become one line on stderr with their exit code here, in
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import Any
 
 import click
@@ -203,18 +201,17 @@ def cli() -> None:
 
 
 def _err(message: str) -> None:
-    click.echo(f"idse: error: {message}", err=True)
+    from idse_orchestrator.quick import error_line
+
+    error_line(message)
 
 
 def run(args: list[str]) -> int:
     """Run the CLI and translate every outcome to an exit code. Never lets a traceback escape."""
-    from idse_orchestrator.errors import IdseError
+    from idse_orchestrator.quick import exit_code_of
 
     try:
         result: Any = cli.main(args=args, prog_name="idse", standalone_mode=False)
-    except IdseError as exc:
-        _err(exc.message.splitlines()[0] if exc.message else type(exc).__name__)
-        return exc.exit_code
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
         return 2
@@ -227,41 +224,9 @@ def run(args: list[str]) -> int:
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except (click.Abort, KeyboardInterrupt):
-        import signal
-
-        # A second Ctrl-C while workers and threads shut down ends the process at once, silently.
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        _err("interrupted")
-        return 130
-    except BrokenPipeError:
-        # Output piped into `head` and friends: not an error worth reporting.
-        sys.stderr.close()
-        return 1
-    except OSError as exc:
-        import errno
-
-        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-            where = f" ({exc.filename})" if exc.filename else ""
-            _err(f"the workspace is read-only: cannot write{where}; read commands still work")
-            return 2
-        if exc.errno == errno.ENOSPC:
-            _err(f"no space left on the device{f' ({exc.filename})' if exc.filename else ''}")
-            return 2
-        if os.environ.get("IDSE_DEBUG"):
-            raise
-        return _internal_error(exc, args)
-    except Exception as exc:
-        if os.environ.get("IDSE_DEBUG"):
-            raise
-        return _internal_error(exc, args)
+    except click.Abort:
+        return exit_code_of(KeyboardInterrupt(), args)
+    except (Exception, KeyboardInterrupt) as exc:
+        # IdseError, interrupts, broken pipes, read-only or full disks, and bugs (crash report).
+        return exit_code_of(exc, args)
     return int(result or 0)
-
-
-def _internal_error(exc: BaseException, args: list[str]) -> int:
-    """A bug: one line naming the crash report, which holds the traceback (secrets scrubbed)."""
-    from idse_orchestrator import crash
-
-    report = crash.write_report(exc, args)
-    _err(crash.one_line(exc, report))
-    return crash.EXIT_INTERNAL

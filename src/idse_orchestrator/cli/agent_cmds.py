@@ -9,7 +9,7 @@ import click
 
 from idse_orchestrator.cli.common import echo_json, json_option, open_project, project_option, session_option
 from idse_orchestrator.cli.completion import complete_agents, complete_stages
-from idse_orchestrator.cli.ui import SuggestingGroup
+from idse_orchestrator.cli.ui import SuggestingGroup, paint
 from idse_orchestrator.workspace import Project, Workspace
 
 # Duplicated from models.AgentMode / agents.schema so that building the parser imports neither.
@@ -85,18 +85,9 @@ def route(stage_name: str, project_name: str | None, session: str | None, as_jso
 
     JSON output: {"stage", "agent", "mode", "role"}.
     """
-    from idse_orchestrator.agents.registry import route_stage
-    from idse_orchestrator.stages import stage
+    from idse_orchestrator import quick
 
-    ws, proj = open_project(project_name)
-    sid = proj.resolve_session(session)
-    found = route_stage(ws, proj, stage_name)
-    if as_json:
-        echo_json(found.as_dict())
-        return 0
-    click.echo(f"{found.stage}: {found.agent} ({found.role}, {found.mode} mode)")
-    click.echo(f"document: {ws.rel(proj.document_path(sid, stage(stage_name)))}")
-    return 0
+    return quick.route(quick.Out(click.echo, paint), stage_name, project_name, session, as_json)
 
 
 @click.command("generate-agent-files")

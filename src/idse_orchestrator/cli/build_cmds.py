@@ -8,25 +8,8 @@ import click
 
 from idse_orchestrator.cli.common import echo_json, json_option, open_project, project_option, session_option
 from idse_orchestrator.cli.completion import complete_sessions
+from idse_orchestrator.cli.ui import paint
 from idse_orchestrator.stages import STAGE_NAMES
-
-
-def _progress_printer(enabled: bool):  # type: ignore[no-untyped-def]
-    if not enabled:
-        return None
-    # The stream as it is now: while doit runs, sys.stderr is redirected into a buffer.
-    stream = sys.stderr
-    tty = stream.isatty()
-    count = [0]
-
-    def progress(name: str) -> None:
-        count[0] += 1
-        if tty:
-            click.echo(f"\r\033[K[{count[0]}] {name}", file=stream, nl=False)
-        elif count[0] % 500 == 0:
-            click.echo(f"idse: {count[0]} tasks run...", file=stream)
-
-    return progress
 
 
 @click.command()
@@ -51,8 +34,13 @@ def build(
     as_json: bool,
 ) -> int:
     """Run the task graph: validate, check, and write only what is out of date."""
+    from idse_orchestrator import quick
+
+    del keep_going  # a build always continues past a failed task
+    if not explain and not dry_run:
+        out = quick.Out(click.echo, paint)
+        return quick.build(out, project_name, sessions, jobs, force, with_sync, as_json)
     from idse_orchestrator.engine.build import DEFAULT_FAMILIES
-    from idse_orchestrator.engine.build import build as run_build
     from idse_orchestrator.engine.queries import build_plan, explain_task
 
     ws, proj = open_project(project_name)
@@ -69,67 +57,20 @@ def build(
             for reason in reasons or ["it has never run"]:
                 click.echo(f"  {reason}")
         return 0
-    if dry_run:
-        planned = build_plan(ws, proj, list(sessions) or None, families)
-        rows = [
-            {"name": name, "status": st, "reasons": why}
-            for name, (st, why) in sorted(planned.items())
-            if st != "up-to-date"
-        ]
-        if as_json:
-            echo_json({"tasks": rows, "up_to_date": len(planned) - len(rows)})
-            return 0
-        for row in rows:
-            verb = "run  " if row["status"] == "run" else "maybe"
-            click.echo(f"{verb} {row['name']}: {'; '.join(row['reasons']) or 'never run'}")
-        click.echo(f"{sum(r['status'] == 'run' for r in rows)} to run, {len(planned) - len(rows)} up to date")
-        return 0
-    progress = _progress_printer(not as_json)
-    report = run_build(
-        ws,
-        proj,
-        list(sessions) or None,
-        jobs=jobs,
-        force=force,
-        keep_going=keep_going,
-        progress=progress,
-        families=families,
-        warn=lambda m: click.echo(f"idse: warning: {m}", err=True),
-    )
-    if progress is not None and sys.stderr.isatty() and report.summary["ran"]:
-        click.echo("\r\033[K", err=True, nl=False)
+    planned = build_plan(ws, proj, list(sessions) or None, families)
+    rows = [
+        {"name": name, "status": st, "reasons": why}
+        for name, (st, why) in sorted(planned.items())
+        if st != "up-to-date"
+    ]
     if as_json:
-        echo_json(
-            {
-                "tasks": report.tasks,
-                "findings": [f.to_dict() for f in report.findings],
-                "summary": report.summary,
-            }
-        )
-        return report.exit_code
-    from idse_orchestrator.governance.report import location
-
-    for task in report.tasks:
-        if task["status"] == "failed":
-            click.echo(f"FAILED {task['name']}: {task.get('error', '')}", err=True)
-    shown_warnings = 20
-    warnings = [f for f in report.findings if f.severity == "warning"]
-    for f in report.findings:
-        if f.severity == "error" or (f.severity == "warning" and shown_warnings > 0):
-            shown_warnings -= f.severity == "warning"
-            click.echo(f"{location(f)}: {f.severity} {f.rule} {f.message}")
-    if len(warnings) > 20:
-        click.echo(f"... and {len(warnings) - 20} more warning(s): idse validate --all lists them all")
-    s = report.summary
-    if s["ran"] == 0 and s["failed"] == 0 and s["errors"] == 0 and s["warnings"] == 0:
-        click.echo(f"up to date ({s['tasks']} tasks)")
-    else:
-        skipped = f", skipped {s['skipped']}" if s["skipped"] else ""
-        click.echo(
-            f"ran {s['ran']}, up to date {s['up_to_date']}, failed {s['failed']}{skipped}"
-            f" · {s['errors']} error(s), {s['warnings']} warning(s) in {s['sessions']} session(s)"
-        )
-    return report.exit_code
+        echo_json({"tasks": rows, "up_to_date": len(planned) - len(rows)})
+        return 0
+    for row in rows:
+        verb = "run  " if row["status"] == "run" else "maybe"
+        click.echo(f"{verb} {row['name']}: {'; '.join(row['reasons']) or 'never run'}")
+    click.echo(f"{sum(r['status'] == 'run' for r in rows)} to run, {len(planned) - len(rows)} up to date")
+    return 0
 
 
 @click.command()

@@ -6,7 +6,7 @@ import click
 
 from idse_orchestrator.cli.common import echo_json, json_option, open_project, project_option
 from idse_orchestrator.cli.completion import complete_sessions
-from idse_orchestrator.cli.ui import SuggestingGroup, plain, table
+from idse_orchestrator.cli.ui import SuggestingGroup, paint, plain
 from idse_orchestrator.light import SESSION_STATUSES
 
 
@@ -60,27 +60,9 @@ def session_set_status(session_id: str, status: str, project_name: str | None) -
 @json_option
 def sessions(project_name: str | None, as_json: bool) -> int:
     """List the sessions of the project."""
-    from idse_orchestrator.sessions import list_sessions
+    from idse_orchestrator import quick
 
-    _, proj = open_project(project_name)
-    rows = list_sessions(proj)
-    if as_json:
-        echo_json({"project": proj.name, "sessions": rows})
-        return 0
-    # Column widths come from the data: a 64-character session id keeps the columns aligned.
-    lines = table(
-        [("SESSION", "TYPE", "STATUS", "PARENT")]
-        + [(row["id"], row["type"], row["status"], plain(row["parent"])) for row in rows]
-    )
-    marks = [" "] + ["*" if row["current"] else " " for row in rows]
-    for mark, line in zip(marks, lines, strict=True):
-        click.echo(f"{mark} {line}")
-    for row in rows:
-        if "problem" in row:
-            click.echo(
-                f"idse: warning: {row['problem']} (defaults shown; 'idse validate' reports it)", err=True
-            )
-    return 0
+    return quick.sessions(quick.Out(click.echo, paint), project_name, as_json)
 
 
 @click.command("session-info")

@@ -10,7 +10,6 @@ from idse_orchestrator.cli.common import (
     echo_json,
     json_format_alias,
     json_option,
-    open_project,
     open_workspace,
     project_option,
 )
@@ -60,35 +59,10 @@ def validate(
     output: str | None,
 ) -> int:
     """Check sessions against the constitution. Exit 0 clean, 1 findings fail the run, 2 usage."""
-    from idse_orchestrator.engine.validation import validate as run_validate
-    from idse_orchestrator.errors import UsageError
-    from idse_orchestrator.governance.report import render, render_text
+    from idse_orchestrator import quick
 
-    if sessions and all_sessions:
-        raise UsageError("use either --session or --all, not both")
-    ws, proj = open_project(project_name)
-    chosen = None if all_sessions else (list(sessions) or [proj.current_session()])
-    result = run_validate(
-        ws,
-        proj,
-        chosen,
-        rule_ids=list(rules) or None,
-        strict=strict,
-        warn=lambda m: click.echo(f"idse: warning: {m}", err=True),
-        summary_will_do=fmt == "text" and not output,
-    )
-    if output:
-        from pathlib import Path
-
-        from idse_orchestrator.fsutil import atomic_write_text
-
-        text = render(fmt, result.findings, result.full_ruleset, len(result.sessions))
-        atomic_write_text(Path(output), text + "\n")
-    elif fmt == "text":
-        click.echo(render_text(result.findings, result.ruleset, len(result.sessions), paint=paint))
-    else:
-        click.echo(render(fmt, result.findings, result.full_ruleset, len(result.sessions)))
-    return result.exit_code
+    out = quick.Out(click.echo, paint)
+    return quick.validate(out, project_name, sessions, all_sessions, fmt, strict, rules, output)
 
 
 # `idse validate --json` is `idse validate --format json`.

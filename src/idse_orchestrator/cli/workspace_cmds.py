@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from idse_orchestrator.cli.common import echo_json, json_option, open_project, project_option, session_option
+from idse_orchestrator.cli.common import echo_json, json_option, project_option, session_option
 from idse_orchestrator.cli.ui import paint
 
 
@@ -41,22 +41,6 @@ def init(project: str, stack: str | None, force: bool, as_json: bool) -> int:
 @click.option("--why", is_flag=True, help="Explain stale stages: which upstream document changed.")
 def status(project_name: str | None, session: str | None, as_json: bool, why: bool) -> int:
     """Show each pipeline stage of a session with its status and agent."""
-    from idse_orchestrator.engine.queries import session_report
+    from idse_orchestrator import quick
 
-    ws, proj = open_project(project_name)
-    report = session_report(ws, proj, session)
-    if as_json:
-        echo_json(report)
-        return 0
-    click.echo(f"project  {report['project']}")
-    click.echo(f"session  {report['session']}")
-    for name, st in report["stages"].items():
-        agent = st["agent"] or "(no agent)"
-        shown = paint(f"{st['status']:<12}", st["status"])
-        click.echo(f"  {name:<15} {shown} {agent}")
-        for reason in st.get("why", []) if why else []:
-            click.echo(f"      {reason}")
-    validation = report["validation_status"]
-    click.echo(f"validation  {paint(validation, validation)}")
-    click.echo(f"last sync   {report['last_sync'] or 'never'}")
-    return 0
+    return quick.status(quick.Out(click.echo, paint), project_name, session, as_json, why)

@@ -310,41 +310,83 @@ def _build(
         wanted[PROJECT_OWNER] = _owner_families(base, families, PROJECT_OWNER)
         trusted = index.trusted(wanted, hint)
     todo = [s for s in base.sessions if s not in trusted]
-    outcomes: dict[str, TaskOutcome] = {}
-    tasks: list[TaskSpec] = []
-    complete_rows: dict[str, OwnerRow] = {}
-    if todo or PROJECT_OWNER not in trusted:
-        ctx = replace(base, sessions=(), selected=base.sessions)
-        ctx.ruleset_digest  # noqa: B018 - a malformed rule override is one clear error, before doit runs
-        # The full integrity check is skipped when the database is the very file the last build
-        # wrote (same stat as recorded then): a damaged or replaced file has another stat.
-        if not db_unchanged and recover_cache(ws, ctx, warn):
-            index.reset()
-            trusted, todo = {}, list(base.sessions)
-        # The state task follows the current session's check, so that session's tasks must be seen.
-        if "state" in families and not base.partial and base.current in set(base.sessions) - set(todo):
-            todo.append(base.current)
-            trusted.pop(base.current, None)
-        run_ctx = replace(
-            base, sessions=tuple(s for s in base.sessions if s in set(todo)), selected=base.sessions
-        )
-        complete_rows, outcomes, tasks = _run(run_ctx, index, key, options)
-    return report(base, families, trusted, complete_rows, outcomes, tasks)
+    if not todo and PROJECT_OWNER in trusted:
+        return report(base, families, trusted, {}, {}, [])
+    ctx = replace(base, sessions=(), selected=base.sessions)
+    ctx.ruleset_digest  # noqa: B018 - a malformed rule override is one clear error, before doit runs
+    # The full integrity check is skipped when the database is the very file the last build
+    # wrote (same stat as recorded then): a damaged or replaced file has another stat.
+    if not db_unchanged and recover_cache(ws, ctx, warn):
+        index.reset()
+        trusted, todo = {}, list(base.sessions)
+    first: _Ran = ({}, {}, [])
+    only = tuple(f for f in families if f in SESSION_FAMILIES)
+    if todo and only and PROJECT_OWNER in trusted:
+        # The project-wide tasks' files are as recorded: they stay up to date unless the sessions'
+        # tasks rewrite one of them (a session's summary with other findings). Running the sessions
+        # first spares checking the project's tasks, whose inputs are every session's files.
+        session_ctx = replace(base, sessions=tuple(todo), selected=base.sessions)
+        first = _run(session_ctx, index, key, options, generate=only, keep={PROJECT_OWNER})
+        rows, outcomes, tasks = first
+        if set(todo) <= set(rows) and not index.changed(PROJECT_OWNER, _touched(outcomes)):
+            return report(base, families, trusted, rows, outcomes, tasks)
+        trusted.pop(PROJECT_OWNER)
+        todo = [s for s in todo if s not in rows]
+    # The state task follows the current session's check, so that session's tasks must be seen.
+    if "state" in families and not base.partial and base.current in set(base.sessions) - set(todo):
+        todo.append(base.current)
+        trusted.pop(base.current, None)
+    chosen = set(todo)
+    run_ctx = replace(base, sessions=tuple(s for s in base.sessions if s in chosen), selected=base.sessions)
+    second = _run(run_ctx, index, key, options)
+    rows, outcomes, tasks = _merge(first, second)
+    return report(base, families, trusted, rows, outcomes, tasks)
+
+
+# Families whose tasks belong to one session; the others are project-wide.
+SESSION_FAMILIES = ("validate", "session", "compile", "sync")
+_Ran = tuple[dict[str, OwnerRow], dict[str, "TaskOutcome"], list[TaskSpec]]
+
+
+def _touched(outcomes: dict[str, TaskOutcome]) -> set[str]:
+    """Every file the tasks that ran wrote (unchanged bytes keep their stat and do not count)."""
+    return {path for o in outcomes.values() if o.status == "ran" for path in o.outputs}
+
+
+def _merge(first: _Ran, second: _Ran) -> _Ran:
+    """One report of two doit runs: a task that ran in the first is reported as run."""
+    rows = {**first[0], **second[0]}
+    outcomes = dict(second[1])
+    for name, outcome in first[1].items():
+        if name not in outcomes or outcome.status != "up-to-date":
+            outcomes[name] = outcome
+    tasks = {task_name(t): t for t in [*first[2], *second[2]]}
+    return rows, outcomes, list(tasks.values())
 
 
 def _run(
-    ctx: BuildContext, index: BuildIndex, key: str, options: BuildOptions
-) -> tuple[dict[str, OwnerRow], dict[str, TaskOutcome], list[TaskSpec]]:
+    ctx: BuildContext,
+    index: BuildIndex,
+    key: str,
+    options: BuildOptions,
+    *,
+    generate: tuple[str, ...] | None = None,
+    keep: set[str] | frozenset[str] = frozenset(),
+) -> _Ran:
+    """One doit run over ``ctx.sessions`` (and the project-wide tasks), recorded in the index.
+    ``generate``: only these families' tasks (the rows still stand for all of ``options.families``);
+    ``keep``: owners whose rows stay as they are although this run has no task of theirs."""
     from idse_orchestrator.engine import reconcile
     from idse_orchestrator.engine.outputs import fingerprint
 
     families, warn = options.families, options.warn
+    made = families if generate is None else generate
     result = reconcile.run(
         ctx,
         families,
-        lambda: list(generator(ctx, families)()),
+        lambda: list(generator(ctx, made)()),
         dep_file(ctx),
-        {PROJECT_OWNER: project_files(ctx)},
+        {} if PROJECT_OWNER in keep else {PROJECT_OWNER: project_files(ctx)},
         jobs=options.jobs,
         force=options.force,
         progress=options.progress,
@@ -361,7 +403,7 @@ def _run(
         rows[owner] = OwnerRow(
             _owner_families(ctx, families, owner), by_owner.get(owner, []), owner_findings(ctx, owner)
         )
-    forget = [o for o in [*ctx.sessions, PROJECT_OWNER] if o not in rows]
+    forget = [o for o in [*ctx.sessions, PROJECT_OWNER] if o not in rows and o not in keep]
     if not ctx.partial:
         known = set(ctx.scope)
         forget += [o for o in index.owners() if o != PROJECT_OWNER and o not in known]

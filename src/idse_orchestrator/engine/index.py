@@ -149,6 +149,14 @@ class BuildIndex:
                 del rows[owner]
         return rows
 
+    def changed(self, owner: str, paths: set[str]) -> bool:
+        """Whether any of ``paths`` that ``owner``'s row recorded differs from its record now."""
+        if not paths:
+            return False
+        marks = ",".join("?" * len(paths))
+        query = f"select path, mtime_ns, size from files where owner=? and path in ({marks})"
+        return any(fingerprint(p) != (m, z) for p, m, z in self.conn.execute(query, (owner, *paths)))
+
     def record(
         self,
         meta: dict[str, str],
