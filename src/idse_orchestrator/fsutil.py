@@ -325,3 +325,11 @@ def file_lock(path: Path, *, timeout: float = 60.0, what: str = "workspace") -> 
             fcntl.lockf(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def sha256_hex(data: bytes) -> str:
+    """The SHA-256 of ``data`` in hex. hashlib is imported when first needed: it loads OpenSSL,
+    which a no-op build and the read commands never need."""
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()

@@ -10,8 +10,7 @@ a file is wrong; it only recognises the common case of a file that is right.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from idse_orchestrator import ids
 from idse_orchestrator.stages import STAGE_NAMES
@@ -26,16 +25,14 @@ SESSION_STATUSES = ("draft", "in_progress", "review", "complete", "archived")
 _LIMIT = 256 * 1024
 
 
-@dataclass(frozen=True)
-class Agent:
+class Agent(NamedTuple):
     id: str
     role: str
     mode: str
     stages: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Registry:
+class Registry(NamedTuple):
     agents: tuple[Agent, ...]
 
     def route(self, stage: str) -> Agent | None:
@@ -46,8 +43,7 @@ class Registry:
         return None
 
 
-@dataclass(frozen=True)
-class SessionFields:
+class SessionFields(NamedTuple):
     """The fields of ``metadata/session.json`` that listings show."""
 
     type: str

@@ -14,19 +14,18 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from idse_orchestrator.workspace import Project, Workspace
 
 
-@dataclass(frozen=True)
 class Out:
     """Where a command body prints: ``echo(text, err=False)`` and ``paint(text, role)``."""
 
-    echo: Callable[..., Any]
-    paint: Callable[[str, str], str]
+    def __init__(self, echo: Callable[..., Any], paint: Callable[[str, str], str]) -> None:
+        self.echo = echo
+        self.paint = paint
 
     def json(self, data: Any) -> None:
         import json

@@ -7,12 +7,12 @@ Rendering is strict (undefined variables are errors) and deterministic (no dates
 
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from idse_orchestrator.errors import BadFile, NotFound
+from idse_orchestrator.fsutil import sha256_hex
 
 if TYPE_CHECKING:
     from idse_orchestrator.workspace import Workspace
@@ -85,4 +85,4 @@ def render(name: str, context: dict[str, Any], ws: Workspace | None = None) -> s
 
 
 def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return sha256_hex(text.encode("utf-8"))

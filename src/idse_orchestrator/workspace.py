@@ -6,7 +6,6 @@ Only the CLI discovers a workspace (``Workspace.discover``); core functions rece
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -74,12 +73,22 @@ def _load_config(path: Path) -> Config:
         raise BadFile(path, f"invalid setting: {pydantic_problem(exc)}") from None
 
 
-@dataclass
 class Workspace:
     """A repository's `.idse/` tree. ``root`` is the directory that contains `.idse/`."""
 
-    root: Path
-    _config: Config | None = field(default=None, repr=False)
+    # A plain class, like the other records the everyday commands load: the dataclasses module
+    # imports inspect, a noticeable part of a one-shot command's start.
+    def __init__(self, root: Path, _config: Config | None = None) -> None:
+        self.root = root
+        self._config = _config
+
+    def __repr__(self) -> str:
+        return f"Workspace(root={self.root!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Workspace) and (self.root, self._config) == (other.root, other._config)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as before
 
     @classmethod
     def discover(cls, start: Path | None = None) -> Workspace:
@@ -152,10 +161,18 @@ class Workspace:
         raise UsageError(f"several projects ({', '.join(names)}): choose one with --project or IDSE_PROJECT")
 
 
-@dataclass
 class Project:
-    workspace: Workspace
-    name: str
+    def __init__(self, workspace: Workspace, name: str) -> None:
+        self.workspace = workspace
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Project(workspace={self.workspace!r}, name={self.name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Project) and (self.workspace, self.name) == (other.workspace, other.name)
+
+    __hash__ = None  # type: ignore[assignment]
 
     @cached_property
     def path(self) -> Path:

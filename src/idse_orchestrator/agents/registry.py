@@ -7,8 +7,7 @@ guessed from roles or modes, so a stage nobody lists is unrouted and reported as
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from idse_orchestrator.errors import BadFile, Failed, NotFound, UsageError
 from idse_orchestrator.stages import STAGE_NAMES, stage
@@ -20,8 +19,7 @@ if TYPE_CHECKING:
 AGENT_MODES: tuple[str, ...] = ("planning", "implementation")
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(NamedTuple):
     stage: str
     agent: str
     mode: str
@@ -31,8 +29,7 @@ class Route:
         return {"stage": self.stage, "agent": self.agent, "mode": self.mode, "role": self.role}
 
 
-@dataclass(frozen=True)
-class Overlap:
+class Overlap(NamedTuple):
     """A stage listed by more than one agent; ``agents`` is in registry order, the first one wins."""
 
     stage: str

@@ -10,12 +10,10 @@ tasks that complete, and therefore the findings, are the same as a build from sc
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from idse_orchestrator import __version__, layout
 from idse_orchestrator.engine.context import BuildContext
@@ -48,15 +46,14 @@ def _ignore(_message: str) -> None:
     pass
 
 
-@dataclass(frozen=True)
-class BuildOptions:
+class BuildOptions(NamedTuple):
     """How to build: everything but the workspace, the project and the sessions."""
 
     families: tuple[str, ...] = DEFAULT_FAMILIES
     jobs: int = 1
     force: bool = False
     progress: Callable[[str], None] | None = None  # called with each task's name as it starts
-    warn: Callable[[str], None] = field(default=_ignore)  # one-line warnings (moved files, repairs)
+    warn: Callable[[str], None] = _ignore  # one-line warnings (moved files, repairs)
     want_reasons: bool = True  # ask doit why each task runs (``--explain``, ``--json``)
     changed: tuple[str, ...] | None = None  # repo-relative paths known to have changed (watch)
 
@@ -161,7 +158,7 @@ def build_key(ws: Workspace, project: str, families: tuple[str, ...]) -> str:
             parts.append(str(fingerprint(str(ws.templates_dir / rel))))
     if "sync" in families:
         parts.append(sync_identity(ws, project))
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+    return "|".join(parts)  # kept as it is: hashing it would load OpenSSL on every build
 
 
 def sync_identity(ws: Workspace, project: str) -> str:
@@ -312,7 +309,7 @@ def _build(
     todo = [s for s in base.sessions if s not in trusted]
     if not todo and PROJECT_OWNER in trusted:
         return report(base, families, trusted, {}, {}, [])
-    ctx = replace(base, sessions=(), selected=base.sessions)
+    ctx = base.replace(sessions=(), selected=base.sessions)
     ctx.ruleset_digest  # noqa: B018 - a malformed rule override is one clear error, before doit runs
     # The full integrity check is skipped when the database is the very file the last build
     # wrote (same stat as recorded then): a damaged or replaced file has another stat.
@@ -325,7 +322,7 @@ def _build(
         # The project-wide tasks' files are as recorded: they stay up to date unless the sessions'
         # tasks rewrite one of them (a session's summary with other findings). Running the sessions
         # first spares checking the project's tasks, whose inputs are every session's files.
-        session_ctx = replace(base, sessions=tuple(todo), selected=base.sessions)
+        session_ctx = base.replace(sessions=tuple(todo), selected=base.sessions)
         first = _run(session_ctx, index, key, options, generate=only, keep={PROJECT_OWNER})
         rows, outcomes, tasks = first
         if set(todo) <= set(rows) and not index.changed(PROJECT_OWNER, _touched(outcomes)):
@@ -337,8 +334,8 @@ def _build(
         todo.append(base.current)
         trusted.pop(base.current, None)
     chosen = set(todo)
-    run_ctx = replace(base, sessions=tuple(s for s in base.sessions if s in chosen), selected=base.sessions)
-    second = _run(run_ctx, index, key, options)
+    run_ctx = base.replace(sessions=tuple(s for s in base.sessions if s in chosen), selected=base.sessions)
+    second = _run(run_ctx, index, key, options, written=_touched(first[1]))
     rows, outcomes, tasks = _merge(first, second)
     return report(base, families, trusted, rows, outcomes, tasks)
 
@@ -372,10 +369,12 @@ def _run(
     *,
     generate: tuple[str, ...] | None = None,
     keep: set[str] | frozenset[str] = frozenset(),
+    written: set[str] | frozenset[str] = frozenset(),
 ) -> _Ran:
     """One doit run over ``ctx.sessions`` (and the project-wide tasks), recorded in the index.
     ``generate``: only these families' tasks (the rows still stand for all of ``options.families``);
-    ``keep``: owners whose rows stay as they are although this run has no task of theirs."""
+    ``keep``: owners whose rows stay as they are although this run has no task of theirs;
+    ``written``: files an earlier run of this build wrote (recorded as exact, like this run's)."""
     from idse_orchestrator.engine import reconcile
     from idse_orchestrator.engine.outputs import fingerprint
 
@@ -411,7 +410,7 @@ def _run(
         {"key": key, "doit_db": str(fingerprint(dep_file(ctx)))},
         {o: (r.families, r.tasks, result.files.get(o, set()), r.findings) for o, r in rows.items()},
         forget,
-        exact=result.written,
+        exact=result.written | set(written),
     )
     failed = sorted(n for n, o in result.outcomes.items() if o.status == "failed")
     record_failures(ctx, failed, bool(result.outcomes))

@@ -2,30 +2,60 @@
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from idse_orchestrator import __version__, layout
+from idse_orchestrator.fsutil import sha256_hex
 from idse_orchestrator.workspace import Project, Workspace
 
 
-@dataclass(frozen=True)
 class BuildContext:
     """A project's build: the sessions to generate tasks for and the digests they depend on.
 
     Paths handed to doit are repo-relative POSIX strings (doit runs with the repo root as cwd), so the
-    dependency database is portable between clones and machines.
+    dependency database is portable between clones and machines. Treated as immutable: ``replace``
+    gives a changed copy. (A plain class: the dataclasses module would cost every command inspect.)
     """
 
-    root: str
-    project: str
-    sessions: tuple[str, ...]  # sessions whose tasks are generated
-    current: str
-    selected: tuple[str, ...] = ()  # sessions the build is about (defaults to ``sessions``)
-    partial: bool = False  # the build names some sessions: project-wide derived files are left alone
-    cache: str = ""  # the cache folder; empty: `.idse/.cache` (a temporary one for a read-only workspace)
+    _FIELDS = ("root", "project", "sessions", "current", "selected", "partial", "cache")
+
+    def __init__(
+        self,
+        root: str,
+        project: str,
+        sessions: tuple[str, ...],  # sessions whose tasks are generated
+        current: str,
+        selected: tuple[str, ...] = (),  # sessions the build is about (defaults to ``sessions``)
+        partial: bool = False,  # the build names some sessions: project-wide derived files are left alone
+        cache: str = "",  # the cache folder; empty: `.idse/.cache` (a temporary one for a read-only run)
+    ) -> None:
+        self.root = root
+        self.project = project
+        self.sessions = sessions
+        self.current = current
+        self.selected = selected
+        self.partial = partial
+        self.cache = cache
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self._FIELDS)
+
+    def replace(self, **changes: object) -> BuildContext:
+        """A copy with ``changes`` (the derived, cached values are computed again)."""
+        values = {name: getattr(self, name) for name in self._FIELDS}
+        values.update(changes)
+        return BuildContext(**values)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BuildContext) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
+        return f"BuildContext({inner})"
 
     @property
     def scope(self) -> tuple[str, ...]:
@@ -91,4 +121,4 @@ class BuildContext:
 
 
 def file_sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return sha256_hex(path.read_bytes())[:16]

@@ -18,7 +18,6 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from idse_orchestrator.engine.outputs import fingerprint
@@ -29,12 +28,21 @@ RACY_WINDOW_NS = 2_000_000_000
 _NEVER = -2  # a size no file has: a racy file never matches its record
 
 
-@dataclass
 class OwnerRow:
-    families: tuple[str, ...]
-    tasks: list[str]
-    findings: list[dict[str, Any]]
-    _entries: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+    def __init__(self, families: tuple[str, ...], tasks: list[str], findings: list[dict[str, Any]]) -> None:
+        self.families = families
+        self.tasks = tasks
+        self.findings = findings
+        self._entries: list[dict[str, Any]] | None = None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, OwnerRow) and (self.families, self.tasks, self.findings) == (
+            other.families,
+            other.tasks,
+            other.findings,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
 
     def uptodate_entries(self) -> list[dict[str, Any]]:
         """The owner's tasks as build-report entries, all up to date; made once per row (rows are

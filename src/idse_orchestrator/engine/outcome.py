@@ -7,7 +7,6 @@ the results of this run (for an owner that did not complete, from the tasks that
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -26,14 +25,22 @@ if TYPE_CHECKING:
 VALIDATION_FAMILIES = ("validate", "session", "registry")
 
 
-@dataclass
 class BuildReport:
-    tasks: list[TaskReport]
-    findings: list[Finding]
-    sessions: tuple[str, ...]
-    warnings: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    cache: str = ""  # the cache folder the results are in ("" = the workspace's own)
+    def __init__(
+        self,
+        tasks: list[TaskReport],
+        findings: list[Finding],
+        sessions: tuple[str, ...],
+        warnings: list[str] | None = None,
+        failed: list[str] | None = None,
+        cache: str = "",  # the cache folder the results are in ("" = the workspace's own)
+    ) -> None:
+        self.tasks = tasks
+        self.findings = findings
+        self.sessions = sessions
+        self.warnings = [] if warnings is None else warnings
+        self.failed = [] if failed is None else failed
+        self.cache = cache
 
     @property
     def summary(self) -> dict[str, int]:

@@ -13,11 +13,12 @@ module-level functions with picklable arguments.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat as stat_
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from idse_orchestrator.fsutil import sha256_hex
 
 ABSENT = None
 # Outputs shared with people (agent instruction files) are judged by idse's managed block only:
@@ -79,7 +80,7 @@ def digest(path: str, managed: bool = False) -> str | None:
         start = data.find(_BEGIN)
         end = data.find(_END, start + 1) if start >= 0 else -1
         data = data[start:end] if 0 <= start < end else b"!unmanaged:" + data
-    return hashlib.sha256(data).hexdigest()[:32]
+    return sha256_hex(data)[:32]
 
 
 def record(outputs: Sequence[str]) -> dict[str, list[Any]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from idse_orchestrator.governance.findings import Finding
@@ -14,12 +13,18 @@ if TYPE_CHECKING:
     from idse_orchestrator.governance.summary import RuleSetSummary
 
 
-@dataclass
 class ValidationResult:
-    findings: list[Finding]
-    sessions: tuple[str, ...]
-    ruleset: RuleSet | RuleSetSummary  # a summary only when the caller renders text
-    strict: bool
+    def __init__(
+        self,
+        findings: list[Finding],
+        sessions: tuple[str, ...],
+        ruleset: RuleSet | RuleSetSummary,  # a summary only when the caller renders text
+        strict: bool,
+    ) -> None:
+        self.findings = findings
+        self.sessions = sessions
+        self.ruleset = ruleset
+        self.strict = strict
 
     @property
     def full_ruleset(self) -> RuleSet:

@@ -9,12 +9,10 @@ overrides live). A missing, stale or damaged summary is rebuilt from the real ru
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from idse_orchestrator import __version__, layout
 
@@ -44,14 +42,12 @@ class RuleSetLike(Protocol):
     def rule(self, rule_id: str) -> HasFix: ...
 
 
-@dataclass(frozen=True)
-class RuleFix:
+class RuleFix(NamedTuple):
     id: str
     fix: str
 
 
-@dataclass(frozen=True)
-class RuleSetSummary:
+class RuleSetSummary(NamedTuple):
     version: str
     overrides: tuple[str, ...]
     fixes: dict[str, str]
@@ -66,17 +62,22 @@ class RuleSetSummary:
 
 
 def _key(ws: Workspace) -> str:
-    digest = hashlib.sha256(__version__.encode())
+    # Checksums, not a cryptographic digest: this runs on every `idse validate`, and hashlib loads
+    # OpenSSL. The key only decides whether a cached summary may stand in for the rule set.
+    import zlib
+
+    parts = [__version__]
     try:
         st = os.stat(RULESET_PATH)
-        digest.update(f"|{st.st_mtime_ns}:{st.st_size}|".encode())
+        parts.append(f"{st.st_mtime_ns}:{st.st_size}")
     except OSError:
-        digest.update(b"|no-ruleset|")
+        parts.append("no-ruleset")
     try:
-        digest.update(ws.config_path.read_bytes())  # the overrides: by content, it is a small file
+        data = ws.config_path.read_bytes()  # the overrides: by content, it is a small file
+        parts.append(f"{len(data)}:{zlib.crc32(data):08x}:{zlib.adler32(data):08x}")
     except OSError:
-        digest.update(b"no-config")
-    return digest.hexdigest()
+        parts.append("no-config")
+    return "|".join(parts)
 
 
 def _path(ws: Workspace) -> str:
