@@ -403,7 +403,9 @@ def _run(
             _owner_families(ctx, families, owner), by_owner.get(owner, []), owner_findings(ctx, owner)
         )
     forget = [o for o in [*ctx.sessions, PROJECT_OWNER] if o not in rows and o not in keep]
-    if not ctx.partial:
+    # Owners of removed sessions: none while the project's row (which stats the sessions folder)
+    # is kept as it is.
+    if not ctx.partial and PROJECT_OWNER not in keep:
         known = set(ctx.scope)
         forget += [o for o in index.owners() if o != PROJECT_OWNER and o not in known]
     index.record(
