@@ -103,7 +103,7 @@ def report(
                 report_tasks.extend(cast("list[TaskReport]", row.uptodate_entries()))
             else:
                 report_tasks.extend(
-                    {"name": name, "status": "up-to-date", "reasons": []}
+                    {"name": name, "status": "up-to-date", "reasons": ()}
                     for name in row.tasks
                     if name.split(":", 1)[0] in wanted
                 )

@@ -7,7 +7,7 @@ JSON output take dictionaries: the types add checking, not a conversion step.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypedDict
 
 # An action: a picklable module-level function and its positional arguments (``--jobs`` forks).
@@ -39,5 +39,5 @@ class TaskReport(TypedDict, total=False):
 
     name: str
     status: TaskStatus
-    reasons: list[str]  # why it ran, in doit's terms (changed_file_dep: …, missing_target: …)
+    reasons: Sequence[str]  # why it ran, in doit's terms (changed_file_dep: …, missing_target: …)
     error: str  # one line, when it failed or was skipped
