@@ -16,11 +16,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from idse_orchestrator import __version__, layout
+from idse_orchestrator.engine.cache import (
+    cache_folder,
+    few_full_collections,
+    open_index,
+    recover_cache,
+    sqlite_header_ok,
+)
 from idse_orchestrator.engine.context import BuildContext
 from idse_orchestrator.engine.graph import task_name
 from idse_orchestrator.engine.index import PROJECT_OWNER, BuildIndex, OwnerRow
 from idse_orchestrator.engine.outcome import (
-    VALIDATION_FAMILIES,
     BuildReport,
     owner_findings,
     record_failures,
@@ -92,48 +98,6 @@ def generator(ctx: BuildContext, families: tuple[str, ...]) -> Callable[[], Iter
                 yield from table[name](ctx)
 
     return make
-
-
-def _move_aside(ws: Workspace, rel: str, problem: str, warn: Callable[[str], None]) -> None:
-    path = ws.root / rel
-    aside = path.with_name(path.name + ".corrupt")
-    with contextlib.suppress(OSError):
-        os.replace(path, aside)
-    warn(f"build cache {rel} was unreadable ({problem}); moved to {aside.name}, rebuilding from scratch")
-
-
-def sqlite_header_ok(path: Path) -> bool:
-    try:
-        with path.open("rb") as fh:
-            return fh.read(16) == b"SQLite format 3\x00"
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
-
-
-def recover_cache(ws: Workspace, ctx: BuildContext, warn: Callable[[str], None]) -> bool:
-    """Move an unreadable dependency database aside so the build starts from scratch."""
-    from idse_orchestrator.engine.doit_state import check_db
-
-    problem = check_db(str(ws.root / dep_file(ctx)))
-    if problem is not None:
-        _move_aside(ws, dep_file(ctx), problem, warn)
-        import shutil
-
-        shutil.rmtree(ws.root / ctx.results_rel(), ignore_errors=True)
-        return True
-    return False
-
-
-def open_index(ws: Workspace, rel: str, warn: Callable[[str], None]) -> BuildIndex:
-    import sqlite3
-
-    try:
-        return BuildIndex(str(ws.root / rel))
-    except sqlite3.DatabaseError as exc:
-        _move_aside(ws, rel, str(exc), warn)
-        return BuildIndex(str(ws.root / rel))
 
 
 def resolve_sessions(project: Project, sessions: list[str] | None) -> list[str] | None:
@@ -228,9 +192,9 @@ def run_build(
     chosen = resolve_sessions(project, sessions)
     selected = tuple(chosen) if chosen else tuple(project.session_ids())
     current = project.current_session()
-    cache = _cache_folder(ws, families, warn)
+    cache = cache_folder(ws, families, warn)
     lock = ws.root / layout.lock(project.name, cache)
-    with file_lock(lock, what="build"):
+    with file_lock(lock, what="build"), few_full_collections():
         partial = chosen is not None and set(chosen) != set(project.session_ids())
         base = BuildContext(str(ws.root), project.name, selected, current, partial=partial, cache=cache)
         with working_directory(ws.root):
@@ -243,44 +207,6 @@ def run_build(
                 return _build(ws, base, index, options)
             finally:
                 index.close()
-
-
-_READ_ONLY_CACHES: list[str] = []
-
-
-def _cache_folder(ws: Workspace, families: tuple[str, ...], warn: Callable[[str], None]) -> str:
-    """ "" for the workspace's own cache; a temporary folder when the workspace cannot be written
-    and only reading families were asked for (validate, status): they then work read-only."""
-    import errno
-
-    from idse_orchestrator.errors import ReadOnly
-    from idse_orchestrator.fsutil import ensure_cache_dir
-
-    try:
-        if ensure_cache_dir(ws.cache_dir):
-            warn(f"{ws.rel(ws.cache_dir)} was not a folder; moved aside, rebuilding the cache")
-        # access(2) answers EROFS and permission checks without writing anything on the hot path.
-        if os.access(ws.cache_dir, os.W_OK | os.X_OK):
-            return ""
-    except OSError as exc:
-        if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
-            raise
-    if not set(families) <= set(VALIDATION_FAMILIES):
-        raise ReadOnly(
-            f"the workspace is read-only ({ws.rel(ws.cache_dir)} cannot be written): 'idse build' writes "
-            "derived files; 'idse validate' and 'idse status' work read-only"
-        )
-    import atexit
-    import tempfile
-
-    if not _READ_ONLY_CACHES:
-        folder = tempfile.mkdtemp(prefix="idse-read-only-")
-        _READ_ONLY_CACHES.append(folder)
-        import shutil
-
-        atexit.register(shutil.rmtree, folder, True)
-        warn("the workspace is read-only: results are computed in a temporary folder and not kept")
-    return _READ_ONLY_CACHES[0]
 
 
 def _owner_families(base: BuildContext, families: tuple[str, ...], owner: str) -> tuple[str, ...]:
