@@ -29,7 +29,8 @@ def template_input(ctx: BuildContext, stage: Stage) -> tuple[list[str], str]:
 
 
 def templates(ctx: BuildContext) -> dict[str, tuple[list[str], str]]:
-    return {stage.name: template_input(ctx, stage) for stage in STAGES}
+    """Every stage's template input, worked out once per generation (two families ask)."""
+    return ctx.once("templates", lambda: {stage.name: template_input(ctx, stage) for stage in STAGES})
 
 
 def session_sources(

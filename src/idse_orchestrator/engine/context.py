@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
+from typing import Any, TypeVar
 
 from idse_orchestrator import __version__, layout
 from idse_orchestrator.fsutil import sha256_hex
 from idse_orchestrator.workspace import Project, Workspace
+
+T = TypeVar("T")
 
 
 class BuildContext:
@@ -37,6 +41,16 @@ class BuildContext:
         self.selected = selected
         self.partial = partial
         self.cache = cache
+        self._once: dict[str, Any] = {}
+
+    def once(self, key: str, compute: Callable[[], T]) -> T:
+        """``compute()`` once for this context: the task families of one generation share what
+        they derive from the workspace (a copy made by ``replace`` starts afresh)."""
+        try:
+            return self._once[key]  # type: ignore[no-any-return]
+        except KeyError:
+            value = self._once[key] = compute()
+            return value
 
     def _values(self) -> tuple[object, ...]:
         return tuple(getattr(self, name) for name in self._FIELDS)
