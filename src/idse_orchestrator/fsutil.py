@@ -6,6 +6,7 @@ import contextlib
 import errno
 import json
 import os
+import stat as stat_
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,6 +58,22 @@ def repository_root(path: Path) -> Path | None:
     return None if root is None else Path(root)
 
 
+def _real_below(root: str, real_root: str, absolute: str) -> str:
+    """``os.path.realpath(absolute)`` for a normalised path below ``root``: the root's own real
+    path is known, so only the components below it are looked at, and when none of them is a
+    symlink (the common case) that is the answer. Any symlink hands the whole path to realpath."""
+    rest = absolute[len(root) :].lstrip(os.sep)
+    current = real_root
+    for part in rest.split(os.sep) if rest else ():
+        current = os.path.join(current, part)
+        try:
+            if stat_.S_ISLNK(os.lstat(current).st_mode):
+                return os.path.realpath(absolute)
+        except OSError:
+            pass  # a missing part is taken as it is, as realpath does
+    return current
+
+
 def confined(path: Path) -> Path:
     """``path`` with its symlinks resolved, provided it stays inside its repository.
 
@@ -69,11 +86,11 @@ def confined(path: Path) -> Path:
     root = _root_of_folder(os.path.dirname(absolute))
     if root is None:
         return path
-    real = os.path.realpath(absolute)
     real_root = _REAL_ROOTS.get(root)
     if real_root is None:
         # Remembered like the root itself (``_ROOTS``): a repository does not move while idse runs.
         real_root = _REAL_ROOTS[root] = os.path.realpath(root)
+    real = _real_below(root, real_root, absolute)
     if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
         raise BadFile(path, "is a symlink to a location outside the repository; idse does not follow it")
     return Path(real)
