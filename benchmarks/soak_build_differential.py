@@ -32,9 +32,9 @@ def main() -> int:
     counted = {"steps": 0}
     real = build_oracle.check_step
 
-    def counting(root: Path, scratch: Path, step: str) -> dict[str, object]:
+    def counting(root: Path, scratch: Path, step: str, jobs: int = 1) -> dict[str, object]:
         counted["steps"] += 1
-        return real(root, scratch, step)
+        return real(root, scratch, step, jobs)
 
     build_oracle.check_step = counting
     import test_build_differential

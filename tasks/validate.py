@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from idse_orchestrator.engine.context import BuildContext, file_sha
 from idse_orchestrator.engine.types import TaskSpec
 from idse_orchestrator.stages import METADATA_RELPATH, STAGES, Stage
+
+if TYPE_CHECKING:
+    from idse_orchestrator.governance.engine import Document
 
 
 def template_input(ctx: BuildContext, stage: Stage) -> tuple[list[str], str]:
@@ -105,14 +109,19 @@ def validate_artifact(root: str, project: str, session: str, stage: str, target:
     if done is None:
         status, checked = check_document(doc, ruleset)
         done = (status, [f.to_dict() for f in checked])
-    write_result(
-        Path(root) / target,
-        {
-            "session": session,
-            "stage": stage,
-            "path": doc.path,
-            "status": done[0],
-            "sha256": doc.text_sha256[:16] or None,
-            "findings": done[1],
-        },
-    )
+    # With --jobs, a worker may have written these very bytes already: then nothing is written.
+    write_result(Path(root) / target, stage_result(session, stage, doc, *done))
+
+
+def stage_result(
+    session: str, stage: str, doc: Document, status: str, findings: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """What a stage's validation stores (the same for the task and a ``--jobs`` worker)."""
+    return {
+        "session": session,
+        "stage": stage,
+        "path": doc.path,
+        "status": status,
+        "sha256": doc.text_sha256[:16] or None,
+        "findings": findings,
+    }

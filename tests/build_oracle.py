@@ -36,7 +36,7 @@ constraints: [safe]
 ```"""
 
 
-def build_in_process(root: Path) -> dict[str, Any]:
+def build_in_process(root: Path, jobs: int = 1) -> dict[str, Any]:
     """`idse build` through its core function: exit code, findings, task statuses."""
     from idse_orchestrator.engine.build import build
     from idse_orchestrator.workspace import Workspace
@@ -44,7 +44,7 @@ def build_in_process(root: Path) -> dict[str, Any]:
     ws = Workspace(root)
     project = ws.project(PROJECT)
     warnings: list[str] = []
-    report = build(ws, project, warn=warnings.append)
+    report = build(ws, project, warn=warnings.append, jobs=jobs)
     return {
         "code": report.exit_code,
         "findings": sorted((f.rule, f.severity, f.path, f.line or 0, f.message) for f in report.findings),
@@ -96,10 +96,11 @@ class Divergence(AssertionError):
         return f"after {self.step}: {self.detail}"
 
 
-def check_step(root: Path, scratch: Path, step: str) -> dict[str, Any]:
-    """Dry-run, build, compare with a clean build, then check a second build runs nothing."""
+def check_step(root: Path, scratch: Path, step: str, jobs: int = 1) -> dict[str, Any]:
+    """Dry-run, build (with ``jobs``), compare with a clean build, then check a second build runs
+    nothing."""
     planned = plan(root)
-    inc = build_in_process(root)
+    inc = build_in_process(root, jobs)
     must = {n for n, st in planned.items() if st == "run"}
     may = must | {n for n, st in planned.items() if st == "maybe"}
     if not must <= inc["ran"] | inc["failed"]:

@@ -483,6 +483,49 @@ def test_jobs_2_gives_the_same_results_as_jobs_1(two, cli, tmp_path, tmp_path_fa
     assert trees["1"] == trees["2"]
 
 
+def test_jobs_2_on_many_sessions_writes_what_jobs_1_writes(ws, cli, tmp_path, tmp_path_factory, monkeypatch):
+    """Workers check (and write the results of) sessions from the end while the build works from
+    the front: cold and after edits, every result, derived file and report is that of --jobs 1."""
+    sessions = [f"s{i:02d}" for i in range(16)]
+    for sid in sessions:
+        assert cli("session", "create", sid).exit_code == 0
+    for i, sid in enumerate(sessions):
+        if i % 3 == 0:
+            path = tmp_path / doc_rel(sid, "tasks")
+            path.write_text(path.read_text().replace("- [ ] [REQUIRES INPUT]", "- plain"))
+        if i % 4 == 1:
+            path = tmp_path / doc_rel(sid, "intent")
+            path.write_text(path.read_text().replace("[REQUIRES INPUT]", "Answered.") + "\nMore.\n")
+    base = tmp_path_factory.mktemp("jobs-many")
+    copies = {}
+    for jobs in ("1", "2"):
+        copies[jobs] = base / f"j{jobs}"
+        shutil.copytree(tmp_path, copies[jobs], ignore=shutil.ignore_patterns(".cache"))
+
+    def both(step: str) -> None:
+        reports, trees, files = {}, {}, {}
+        for jobs, copy in copies.items():
+            monkeypatch.chdir(copy)
+            reports[jobs] = build(cli, "--jobs", jobs, codes=(0, 1))
+            trees[jobs] = results_tree(copy)
+            files[jobs] = {
+                p.relative_to(copy).as_posix(): p.read_bytes()
+                for p in sorted(copy.rglob("*"))
+                if p.is_file() and ".cache" not in p.parts
+            }
+        assert reports["1"]["findings"] == reports["2"]["findings"], step
+        assert reports["1"]["summary"] == reports["2"]["summary"], step
+        assert trees["1"] == trees["2"], step
+        assert files["1"] == files["2"], step
+
+    both("cold")
+    for copy in copies.values():
+        for sid in sessions[-5:]:
+            path = copy / doc_rel(sid, "spec")
+            path.write_text(path.read_text() + "\n[REQUIRES INPUT] again\n")
+    both("after edits")
+
+
 def test_jobs_must_be_positive(two, cli):
     result = cli("build", "--jobs", "0")
     assert result.exit_code == 2

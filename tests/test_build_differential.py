@@ -55,7 +55,7 @@ class BuildMachine(RuleBasedStateMachine):
         shutil.rmtree(getattr(self, "base", Path("/nonexistent")), ignore_errors=True)
 
     def step(self, name: str) -> None:
-        check_step(self.root, self.scratch, name)
+        check_step(self.root, self.scratch, name, getattr(self, "jobs", 1))
         if getattr(self, "slow", False):
             import os
             import time
@@ -69,6 +69,12 @@ class BuildMachine(RuleBasedStateMachine):
 
     def pick(self, data: st.DataObject) -> str:
         return data.draw(st.sampled_from(sessions(self.root)))
+
+    @rule(jobs=st.sampled_from([1, 2]))
+    def parallel(self, jobs: int) -> None:
+        """Later steps build with ``--jobs`` workers checking (and writing) sessions ahead."""
+        self.jobs = jobs
+        self.step(f"jobs {jobs}")
 
     @rule(slow=st.booleans())
     def clock(self, slow: bool) -> None:

@@ -76,10 +76,13 @@ def reached(session: str) -> None:
             _progress.value = place
 
 
-def _check_session(root: str, project: str, session: str) -> list[tuple[tuple[Any, ...], Any]]:
+def _check_session(root: str, project: str, session: str, cache: str) -> list[tuple[tuple[Any, ...], Any]]:
+    import signal
     from importlib import import_module
     from pathlib import Path
 
+    from idse_orchestrator import layout
+    from idse_orchestrator.engine.results import write_result
     from idse_orchestrator.governance.engine import check_document
     from idse_orchestrator.governance.loader import load_document, session_metadata
     from idse_orchestrator.governance.ruleset import effective_ruleset
@@ -91,25 +94,38 @@ def _check_session(root: str, project: str, session: str) -> list[tuple[tuple[An
     ruleset = effective_ruleset(ws.config.rules)
     meta, _ = session_metadata(proj, session)
     out: list[tuple[tuple[Any, ...], Any]] = []
+    # Imported by name: the package is mapped from the top-level tasks/ folder.
+    validate = import_module("idse_orchestrator.tasks.validate")
     for stage in STAGES:
         doc = load_document(ws, proj, session, stage, meta)
         status, findings = check_document(doc, ruleset)
-        out.append((check_key(ws, doc, meta, ruleset), (status, [f.to_dict() for f in findings])))
-    # The session check's Agent Profile problem and the compile task's output. Imported by name:
-    # the package is mapped from the top-level tasks/ folder.
+        found = (status, [f.to_dict() for f in findings])
+        out.append((check_key(ws, doc, meta, ruleset), found))
+        # The result file too, unless doit got to this session meanwhile: its task then finds
+        # exactly these bytes and writes nothing, one less file for the build process to create.
+        if _progress is None or _progress.value < _order.get(session, -1):
+            target = Path(root) / layout.results_dir(project, session, cache) / f"{stage.name}.json"
+            # The build stops its workers with SIGTERM: held off while a file is written, so that
+            # no temporary file is left behind.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+            try:
+                write_result(target, validate.stage_result(session, stage.name, doc, *found))
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    # The session check's Agent Profile problem and the compile task's output.
     tasks = import_module("idse_orchestrator.tasks.session")
     out.append((tasks.profile_key(ws, proj, session), tasks.profile_summary(ws, proj, session)))
     return out
 
 
-def _work(args: tuple[str, str, list[tuple[int, str]]]) -> list[tuple[tuple[Any, ...], Any]]:
-    root, project, sessions = args
+def _work(args: tuple[str, str, str, list[tuple[int, str]]]) -> list[tuple[tuple[Any, ...], Any]]:
+    root, project, cache, sessions = args
     out: list[tuple[tuple[Any, ...], Any]] = []
     for place, session in sessions:
         if _progress is not None and _progress.value >= place:
             break  # doit has got here: the rest of this stretch is doit's
         try:
-            out.extend(_check_session(root, project, session))
+            out.extend(_check_session(root, project, session, cache))
         except Exception:  # noqa: BLE001 - the task then checks the session itself, and says why
             continue
     return out
@@ -126,7 +142,7 @@ def _quiet_worker() -> None:
 
 
 @contextlib.contextmanager
-def ahead(root: str, project: str, sessions: Sequence[str], jobs: int) -> Iterator[None]:
+def ahead(root: str, project: str, sessions: Sequence[str], jobs: int, cache: str = "") -> Iterator[None]:
     """Run ``jobs - 1`` workers checking ``sessions`` (in build order) from the end while the
     block runs; their results are offered to the validation tasks through ``lookup``."""
     global _progress
@@ -145,7 +161,7 @@ def ahead(root: str, project: str, sessions: Sequence[str], jobs: int) -> Iterat
     # Stretches of a few sessions, the last ones first; a worker asks for the next when done.
     places = list(enumerate(sessions))[::-1]
     size = 4
-    stretches = [(root, project, places[i : i + size]) for i in range(0, len(places), size)]
+    stretches = [(root, project, cache, places[i : i + size]) for i in range(0, len(places), size)]
 
     def keep(batch: list[tuple[tuple[Any, ...], Any]]) -> None:
         with _lock:
