@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -532,10 +533,41 @@ def test_jobs_must_be_positive(two, cli):
     assert "--jobs" in result.stderr
 
 
-def test_a_long_build_reports_progress_on_stderr(ws, cli):
-    """Not on a terminal: a line every 500 tasks (doit's own output is captured, ours is not)."""
-    for i in range(60):
+def test_a_long_build_reports_progress_on_stderr(ws, cli, monkeypatch):
+    """Not on a terminal: a plain line every few seconds (here: every time), done/total of all
+    the build's tasks; stdout carries only the result, and --json no progress at all."""
+    from idse_orchestrator import quick
+
+    for i in range(6):
         assert cli("session", "create", f"p{i:02d}").exit_code == 0
+    monkeypatch.setattr(quick, "LOG_EVERY_S", 0.0)
     result = cli("build")
     assert result.exit_code == 0
-    assert "idse: 500 tasks run..." in result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("idse: ")]
+    forced = cli("build", "--json", "--force")
+    assert "idse: " not in forced.stderr
+    total = json.loads(forced.stdout)["summary"]["tasks"]  # every task of the build is counted
+    assert lines and lines[-1].startswith(f"idse: {total}/{total} tasks (")
+    assert all(re.fullmatch(rf"idse: \d+/{total} tasks \(\d+ s\), at \S+", ln) for ln in lines)
+    assert "tasks (" not in result.stdout
+
+
+def test_a_terminal_sees_one_line_redrawn(ws, cli, monkeypatch):
+    """On a terminal: [done/total] task (elapsed), redrawn in place and cleared at the end."""
+    import io
+
+    from idse_orchestrator import quick
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(quick, "TTY_EVERY_S", 0.0)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    out = quick.Out(lambda text, err=False, nl=True: (terminal if err else io.StringIO()).write(text), str)
+    assert quick.build(out, None, (), 1, False, False, False) == 0
+    shown = terminal.getvalue()
+    frames = shown.split("\r\033[K")
+    assert re.fullmatch(r"\[1/\d+\] \S+ \(\d+ s\)", frames[1])
+    assert frames[-1] == "" and len(frames) > 10, "the line is cleared once the build is done"

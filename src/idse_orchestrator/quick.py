@@ -149,22 +149,35 @@ def validate(
     return result.exit_code
 
 
-def progress_printer(enabled: bool) -> Callable[[str], None] | None:
+# A terminal line is redrawn at most this often; a log gets a line at most this often.
+TTY_EVERY_S = 0.1
+LOG_EVERY_S = 5.0
+
+
+def progress_printer(enabled: bool) -> Callable[[int, int, str], None] | None:
+    """Progress of a build on stderr: on a terminal one line redrawn in place (done/total, the
+    task, elapsed time), otherwise a plain line every few seconds; never on stdout."""
     if not enabled:
         return None
+    import time
+
     # The stream as it is now: while doit runs, sys.stderr is redirected into a buffer.
     stream = sys.stderr
     tty = stream.isatty()
-    count = [0]
+    started = time.monotonic()
+    last = [started - (TTY_EVERY_S if tty else 0.0)]
 
-    def progress(name: str) -> None:
-        count[0] += 1
+    def progress(done: int, total: int, name: str) -> None:
+        now = time.monotonic()
+        if now - last[0] < (TTY_EVERY_S if tty else LOG_EVERY_S) and done < total:
+            return
+        last[0] = now
+        elapsed = now - started
         if tty:
-            stream.write(f"\r\033[K[{count[0]}] {name}")
-            stream.flush()
-        elif count[0] % 500 == 0:
-            stream.write(f"idse: {count[0]} tasks run...\n")
-            stream.flush()
+            stream.write(f"\r\033[K[{done}/{total}] {name} ({elapsed:.0f} s)")
+        elif elapsed >= LOG_EVERY_S:
+            stream.write(f"idse: {done}/{total} tasks ({elapsed:.0f} s), at {name}\n")
+        stream.flush()
 
     return progress
 

@@ -58,7 +58,7 @@ class BuildOptions(NamedTuple):
     families: tuple[str, ...] = DEFAULT_FAMILIES
     jobs: int = 1
     force: bool = False
-    progress: Callable[[str], None] | None = None  # called with each task's name as it starts
+    progress: Callable[[int, int, str], None] | None = None  # (done, total, task) as tasks are reached
     warn: Callable[[str], None] = _ignore  # one-line warnings (moved files, repairs)
     want_reasons: bool = True  # ask doit why each task runs (``--explain``, ``--json``)
     changed: tuple[str, ...] | None = None  # repo-relative paths known to have changed (watch)
@@ -162,7 +162,7 @@ def build(
     jobs: int = 1,
     force: bool = False,
     keep_going: bool = True,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
     warn: Callable[[str], None] = lambda _msg: None,
     want_reasons: bool = True,
     changed: list[str] | None = None,

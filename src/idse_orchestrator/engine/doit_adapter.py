@@ -209,6 +209,8 @@ class Recorder:
     def skip_uptodate(self, task: Any) -> None:
         if task.actions:
             self.outcomes[task.name] = TaskOutcome(task.name, "up-to-date")
+            if self.progress is not None:
+                self.progress(task.name)
 
     def skip_ignore(self, task: Any) -> None:
         pass

@@ -69,6 +69,19 @@ def _snapshot(paths: set[str]) -> dict[str, tuple[tuple[int, int], str | None]]:
     return out
 
 
+def _counting(progress: Callable[[int, int, str], None] | None, total: int) -> Callable[[str], None] | None:
+    """doit names each task as it runs or is found up to date: as (done, total, name)."""
+    if progress is None:
+        return None
+    done = [0]
+
+    def seen(name: str) -> None:
+        done[0] += 1
+        progress(done[0], total, name)
+
+    return seen
+
+
 def run(
     ctx: BuildContext,
     families: tuple[str, ...],
@@ -78,7 +91,7 @@ def run(
     *,
     jobs: int,
     force: bool,
-    progress: Callable[[str], None] | None,
+    progress: Callable[[int, int, str], None] | None,
     want_reasons: bool,
 ) -> RunResult:
     from idse_orchestrator.engine import prefetch
@@ -104,7 +117,7 @@ def run(
             jobs=1,
             force=force,
             keep_going=True,  # the tasks that complete must not depend on the order doit picked
-            progress=progress,
+            progress=_counting(progress, sum(1 for t in tasks if t.get("actions"))),
             want_reasons=want_reasons,
         )
     outcomes = {o.name: o for o in result.outcomes}
