@@ -571,3 +571,31 @@ def test_a_terminal_sees_one_line_redrawn(ws, cli, monkeypatch):
     frames = shown.split("\r\033[K")
     assert re.fullmatch(r"\[1/\d+\] \S+ \(\d+ s\)", frames[1])
     assert frames[-1] == "" and len(frames) > 10, "the line is cleared once the build is done"
+
+
+HAMMER = """
+import shutil, sys
+from pathlib import Path
+from idse_orchestrator.cli import run
+root = Path.cwd()
+for i in range(60):
+    if i % 3 == 0:
+        shutil.rmtree(root / ".idse/.cache", ignore_errors=True)
+    spec = root / ".idse/projects/demo/sessions/s1/specs/spec.md"
+    spec.write_text(spec.read_text() + f"\\nEdit {i}.\\n")
+    assert run(["build", "--jobs", "2"]) in (0, 1)
+print("done")
+"""
+
+
+@pytest.mark.slow
+def test_jobs_2_builds_in_a_row_never_hang(ws, cli, tmp_path):
+    """Sixty --jobs 2 builds, cold and incremental, in one process: each ends (its workers are
+    stopped whatever they are doing). Found by the differential soak: a build once waited forever
+    for a worker stopped while it held off the stop signal."""
+    for sid in ("s0", "s1", "s2", "s3"):
+        assert cli("session", "create", sid).exit_code == 0
+    out = subprocess.run(
+        [sys.executable, "-c", HAMMER], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0 and "done" in out.stdout, out.stderr[-2000:]
