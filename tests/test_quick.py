@@ -130,6 +130,12 @@ def test_every_other_form_is_left_to_click(args):
     assert parse(args) is None
 
 
+def test_shell_completion_is_left_to_click(monkeypatch):
+    assert parse(["status"]) is not None
+    monkeypatch.setenv("_IDSE_COMPLETE", "bash_complete")
+    assert parse(["status"]) is None
+
+
 def test_a_bug_ends_as_in_the_click_path(workspace, monkeypatch, capsys):
     """A bug inside a body: one line naming the crash report, exit 3, in both ways."""
     from idse_orchestrator import quick

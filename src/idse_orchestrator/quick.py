@@ -311,6 +311,8 @@ FORMS: dict[str, tuple[dict[str, str], dict[str, str], frozenset[str], int]] = {
 def parse(args: list[str]) -> tuple[str, str, dict[str, Any], list[str]] | None:
     """(colour mode, command, options, positionals) for a plain form of an everyday command;
     None for anything else (click decides)."""
+    if "_IDSE_COMPLETE" in os.environ:
+        return None  # shell completion is click's
     color = "auto"
     rest = list(args)
     while rest and rest[0].startswith("--color"):
