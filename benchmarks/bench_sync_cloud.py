@@ -22,10 +22,8 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,24 +32,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+from bench_sync import idse  # noqa: E402
 from make_workspace import generate  # noqa: E402
 
 PROJECT = "bench"
 NOTION_RATE = 3.0  # requests per second, Notion's documented average
-
-
-def idse(cwd: Path, env: dict[str, str], *args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "idse_orchestrator", *args],
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return time.perf_counter() - start, done
 
 
 def clean_env(**values: str) -> dict[str, str]:
