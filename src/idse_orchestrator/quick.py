@@ -36,12 +36,17 @@ class Out:
         self.echo(f"idse: warning: {message}", err=True)
 
 
-def open_project(project_name: str | None) -> tuple[Workspace, Project]:
+def open_workspace() -> Workspace:
+    """The workspace around the current directory: only the command line discovers one."""
     from pathlib import Path
 
     from idse_orchestrator.workspace import Workspace
 
-    ws = Workspace.discover(Path.cwd())
+    return Workspace.discover(Path.cwd())
+
+
+def open_project(project_name: str | None) -> tuple[Workspace, Project]:
+    ws = open_workspace()
     return ws, ws.project(project_name)
 
 

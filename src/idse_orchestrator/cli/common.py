@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from idse_orchestrator.cli.completion import complete_projects, complete_sessions
-from idse_orchestrator.workspace import Project, Workspace
+
+# The command modules open workspaces through here, the click-free commands through quick: one way.
+from idse_orchestrator.quick import open_project as open_project
+from idse_orchestrator.quick import open_workspace as open_workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C", bound=click.Command)
@@ -70,15 +72,6 @@ def json_format_alias(command: C, dest: str = "fmt") -> C:
     callback.__doc__ = original.__doc__
     command.callback = callback
     return command
-
-
-def open_workspace() -> Workspace:
-    return Workspace.discover(Path.cwd())
-
-
-def open_project(project_name: str | None) -> tuple[Workspace, Project]:
-    ws = open_workspace()
-    return ws, ws.project(project_name)
 
 
 def echo_json(data: Any) -> None:

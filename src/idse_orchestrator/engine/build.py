@@ -254,6 +254,8 @@ def _build(
         if set(todo) <= set(rows) and not index.changed(PROJECT_OWNER, _touched(outcomes)):
             return report(base, families, trusted, rows, outcomes, tasks)
         trusted.pop(PROJECT_OWNER)
+        # A session that did not complete is generated again: the project-wide tasks must be
+        # ordered after (and skipped behind) its failed task, as in a single run.
         todo = [s for s in todo if s not in rows]
     # The state task follows the current session's check, so that session's tasks must be seen.
     if "state" in families and not base.partial and base.current in set(base.sessions) - set(todo):

@@ -56,10 +56,17 @@ class BuildContext:
         return tuple(getattr(self, name) for name in self._FIELDS)
 
     def replace(self, **changes: object) -> BuildContext:
-        """A copy with ``changes`` (the derived, cached values are computed again)."""
+        """A copy with ``changes``."""
         values = {name: getattr(self, name) for name in self._FIELDS}
         values.update(changes)
-        return BuildContext(**values)
+        copy = BuildContext(**values)
+        if (copy.root, copy.cache) == (self.root, self.cache):
+            # What depends on the workspace alone (its rule set digest above all) is not worked out
+            # again for each of a build's doit runs.
+            for name in ("workspace", "ruleset_digest"):
+                if name in self.__dict__:
+                    copy.__dict__[name] = self.__dict__[name]
+        return copy
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, BuildContext) and self._values() == other._values()
