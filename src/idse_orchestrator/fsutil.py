@@ -194,19 +194,25 @@ def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), durable=durable)
 
 
+def holds(path: Path, data: bytes) -> bool:
+    """Whether ``path`` is a regular file holding exactly ``data``."""
+    try:
+        st = os.stat(path)
+        # Only a regular file of the same size is compared: a FIFO or device would block or stream.
+        if not stat_.S_ISREG(st.st_mode) or st.st_size != len(data):
+            return False
+        with open(path, "rb") as fh:
+            return fh.read(len(data) + 1) == data
+    except OSError:
+        return False
+
+
 def write_if_changed(path: Path, text: str, *, durable: bool = True) -> bool:
     """Atomically write ``text`` unless the file already holds exactly it. Returns True if written.
     ``durable=False`` skips the fsync (see ``atomic_write_bytes``)."""
-    import stat as stat_
-
     data = text.encode("utf-8")
-    try:
-        st = path.stat()
-        # Only a regular file of the same size is compared: a FIFO or device would block or stream.
-        if stat_.S_ISREG(st.st_mode) and st.st_size == len(data) and path.read_bytes() == data:
-            return False
-    except OSError:
-        pass
+    if holds(path, data):
+        return False
     atomic_write_bytes(path, data, durable=durable)
     return True
 

@@ -21,10 +21,10 @@ def _write_derived(path: Path, data: bytes) -> None:
     """``atomic_write_bytes(durable=False)`` for a file of the build cache, in fewer system calls
     (a build writes thousands): the temporary file sits beside the result (the cache is git-ignored),
     named by process so that parallel workers never share one, and the mode is the default one."""
-    from idse_orchestrator.fsutil import confined
+    from idse_orchestrator.fsutil import confined, holds
 
     real = confined(path)  # the one symlink policy, as for every write
-    if _holds(real, data):
+    if holds(real, data):
         # Same bytes: the file keeps its stat, so whatever was recorded as having read it (the
         # project-wide tasks, the build index) still vouches for it without reading it again.
         return
@@ -43,19 +43,6 @@ def _write_derived(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-
-
-def _holds(path: Path, data: bytes) -> bool:
-    import stat
-
-    try:
-        st = os.lstat(path)
-        if not stat.S_ISREG(st.st_mode) or st.st_size != len(data):
-            return False
-        with open(path, "rb") as fh:
-            return fh.read(len(data) + 1) == data
-    except OSError:
-        return False
 
 
 def read_result(path: Path) -> dict[str, Any] | None:
