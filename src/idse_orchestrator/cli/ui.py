@@ -58,7 +58,4 @@ def color_enabled() -> bool:
 
 def paint(text: str, role: str) -> str:
     """``text`` styled for ``role`` (a severity or a status) when colour is on, else unchanged."""
-    style = STYLES.get(role)
-    if not style or not color_enabled():
-        return text
-    return textout.ansi(text, **style)
+    return textout.painter(color_enabled())(text, role)
