@@ -22,7 +22,6 @@ def families() -> dict[str, Any]:
 
     return {
         "validate": validate.generate,
-        "session": session.generate,
         "registry": session.generate_registry,
         "state": status.generate,
         "meta": meta.generate,

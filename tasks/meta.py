@@ -51,7 +51,7 @@ def generate(ctx: BuildContext) -> Iterator[TaskSpec]:
         "name": None,
         "doc": "meta.md: sessions, status matrix, lineage, stale stages, findings",
         "actions": [(write_meta_task, [ctx.root, ctx.project, ctx.cache])],
-        "task_dep": [f"session:{s}" for s in ctx.sessions] + ["registry"],
+        "task_dep": [f"validate:{s}" for s in ctx.sessions] + ["registry"],
         "file_dep": [f for f in sources if os.path.isfile(f"{ctx.root}/{f}")] + tpl_deps,
         "reads": [ctx.session_result_rel(s) for s in everyone] + [ctx.project_result_rel()],
         "targets": [target],

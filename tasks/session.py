@@ -1,36 +1,35 @@
-"""Families ``session`` (cross-artifact checks and staleness per session) and ``registry``."""
+"""Family ``registry``, and what a session's validation uses: its inputs, staleness, its Agent Profile."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
-from idse_orchestrator import layout
 from idse_orchestrator.engine.context import BuildContext
 from idse_orchestrator.engine.types import TaskSpec
-from idse_orchestrator.stages import METADATA_RELPATH, STAGE_NAMES, STAGES, UPSTREAM_DOCS, upstream_of
-
-if TYPE_CHECKING:
-    from idse_orchestrator.models import StageStatus
+from idse_orchestrator.stages import STAGE_NAMES, UPSTREAM_DOCS, upstream_of
 
 
 def has_profile_section(ctx: BuildContext, session: str) -> bool:
     from idse_orchestrator.errors import BadFile
     from idse_orchestrator.fsutil import read_text
 
-    # Through the one reader: a FIFO, a device or a symlink out of the repository is never opened.
-    try:
-        return "## Agent Profile" in read_text(Path(f"{ctx.root}/{ctx.session_rel(session)}/specs/spec.md"))
-    except BadFile:
-        return False
+    def look() -> bool:
+        # Through the one reader: a FIFO, a device or a symlink out of the repository is never opened.
+        try:
+            return "## Agent Profile" in read_text(Path(f"{ctx.root}/{ctx.session_rel(session)}/specs/spec.md"))
+        except BadFile:
+            return False
+
+    return ctx.once(f"has-profile:{session}", look)  # two families ask
 
 
 def session_inputs(
     ctx: BuildContext, session: str, tpls: dict[str, tuple[list[str], str]]
 ) -> tuple[list[str], str]:
-    """Sources of everything ``session:<session>`` computes: its validations, its metadata and, when
+    """Sources of everything ``validate:<session>`` computes: its documents, its metadata and, when
     its spec has an Agent Profile, the blueprint's spec (merged in as defaults)."""
     from idse_orchestrator.stages import BLUEPRINT
 
@@ -42,35 +41,6 @@ def session_inputs(
         if os.path.isfile(f"{ctx.root}/{bp_spec}"):
             files = [*files, bp_spec]
     return files, config
-
-
-def generate(ctx: BuildContext) -> Iterator[TaskSpec]:
-    from idse_orchestrator.stages import BLUEPRINT
-
-    from .validate import templates
-
-    tpls = templates(ctx)
-    for session in ctx.sessions:
-        base = ctx.session_rel(session)
-        files, tpl_config = session_inputs(ctx, session, tpls)
-        yield {
-            "basename": "session",
-            "name": session,
-            "owner": session,
-            "watch": [f"{base}/{METADATA_RELPATH}", f"{ctx.session_rel(BLUEPRINT)}/specs/spec.md"],
-            "doc": f"pipeline order, metadata, staleness and Agent Profile of session {session}",
-            "actions": [
-                (check_session_task, [ctx.root, ctx.project, session, ctx.session_result_rel(session)])
-            ],
-            # Ordered after its validations, but rerun by its sources: a validation that reruns and
-            # writes the same result does not make this task rerun, and `--dry-run` can say so.
-            "task_dep": [f"validate:{session}/{stage.name}" for stage in STAGES],
-            "file_dep": files,
-            "targets": [ctx.session_result_rel(session)],
-            # Tracked: what each stage was last consistent with survives a clean build.
-            "outputs": [layout.baselines(ctx.project, session)],
-            "config": ctx.config_string(templates=tpl_config),
-        }
 
 
 def generate_registry(ctx: BuildContext) -> Iterator[TaskSpec]:
@@ -217,70 +187,6 @@ def profile_problem(ws: Any, proj: Any, session: str) -> tuple[str, int, str, bo
         unfinished = bool(outcome.problems) and all(p.code == "placeholder" for p in outcome.problems)
         return outcome.path, outcome.line, outcome.problem, unfinished
     return None
-
-
-def check_session_task(root: str, project: str, session: str, target: str) -> None:
-    from idse_orchestrator.engine.context import BuildContext
-    from idse_orchestrator.engine.results import read_result, write_result
-    from idse_orchestrator.fsutil import dump_json, write_if_changed
-    from idse_orchestrator.governance.engine import check_session
-    from idse_orchestrator.governance.loader import session_input, session_metadata
-    from idse_orchestrator.governance.ruleset import effective_ruleset
-    from idse_orchestrator.workspace import Project, Workspace
-
-    ws = Workspace(Path(root))
-    proj = Project(ws, project)
-    ctx = BuildContext(root, project, (session,), session)
-    results_dir = (Path(root) / target).parent  # beside this task's own result, wherever the cache is
-    statuses: dict[str, Any] = {}
-    shas: dict[str, str | None] = {}
-    doc_findings: list[dict[str, Any]] = []
-    for stage in STAGE_NAMES:
-        result = read_result(results_dir / f"{stage}.json")
-        if result is None:
-            # Its validation ran just before this task (task_dep): only a concurrent writer gets here.
-            raise RuntimeError(f"the result of validate:{session}/{stage} vanished during the build")
-        statuses[stage] = result.get("status", "missing")
-        shas[stage] = result.get("sha256")
-        doc_findings.extend(result.get("findings", []))
-    meta, problem = session_metadata(proj, session)
-    baselines_path = Path(root) / layout.baselines(ctx.project, session)
-    effective, records, why = staleness(statuses, shas, read_baselines(baselines_path), meta.accepted)
-    has_s001 = any(f.get("rule") == "IDSE-S001" for f in doc_findings)
-    findings = check_session(
-        session_input(
-            ws,
-            proj,
-            session,
-            cast("dict[str, StageStatus]", effective),
-            problem,
-            why=why,
-            profile_problem=None if has_s001 else profile_problem(ws, proj, session),
-        ),
-        effective_ruleset(ws.config.rules),
-    )
-    baselines = {"stages": {k: v for k, v in records.items() if v.get("baseline") is not None}}
-    existed = baselines_path.exists()
-    if baselines["stages"] or existed:
-        import errno
-
-        try:
-            # fsync'ed only when replacing what a crash could lose: a first write loses nothing.
-            write_if_changed(baselines_path, dump_json(baselines), durable=existed)
-        except OSError as exc:
-            if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
-                raise
-            # A read-only workspace: validate and status still report, and nothing is saved.
-    write_result(
-        Path(root) / target,
-        {
-            "session": session,
-            "statuses": effective,
-            "why": why,
-            # The session's artifact findings are gathered here so a build reads one file per session.
-            "findings": doc_findings + [f.to_dict() for f in findings],
-        },
-    )
 
 
 def check_registry_task(root: str, project: str, target: str) -> None:

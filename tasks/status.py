@@ -24,7 +24,7 @@ def generate(ctx: BuildContext) -> Iterator[TaskSpec]:
         "name": None,
         "doc": "session_state.json for the current session",
         "actions": [(write_state_task, [ctx.root, ctx.project, ctx.current])],
-        "task_dep": [f"session:{ctx.current}", "registry"],
+        "task_dep": [f"validate:{ctx.current}", "registry"],
         "file_dep": [f for f in sources if os.path.isfile(f"{ctx.root}/{f}")],
         # What it reports comes from these results: it reruns when their content changes.
         "reads": [ctx.session_result_rel(ctx.current), ctx.project_result_rel()],

@@ -1,4 +1,11 @@
-"""Family ``validate``: one task per pipeline artifact, caching its findings and status as a target."""
+"""Family ``validate``: one task per session. It checks the session's seven documents and then the
+session as a whole (pipeline order, metadata, staleness, Agent Profile), and caches every finding and
+status in one result file.
+
+One task per session rather than one per document: a build of many sessions spends most of its time
+on per-task bookkeeping and on creating small files, not on checking. Editing one document reruns
+its session's task, whose other six checks cost well under a millisecond each.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +19,8 @@ from idse_orchestrator.engine.types import TaskSpec
 from idse_orchestrator.stages import METADATA_RELPATH, STAGES, Stage
 
 if TYPE_CHECKING:
-    from idse_orchestrator.governance.engine import Document
+    from idse_orchestrator.models import StageStatus
+    from idse_orchestrator.workspace import Project, Workspace
 
 
 def template_input(ctx: BuildContext, stage: Stage) -> tuple[list[str], str]:
@@ -60,68 +68,132 @@ def session_sources(
 
 
 def generate(ctx: BuildContext) -> Iterator[TaskSpec]:
+    from idse_orchestrator import layout
+    from idse_orchestrator.stages import BLUEPRINT
+
+    from .session import session_inputs
+
     tpls = templates(ctx)
-    root = ctx.root
+    blueprint_spec = f"{ctx.session_rel(BLUEPRINT)}/specs/spec.md"
     for session in ctx.sessions:
         base = ctx.session_rel(session)
-        meta = f"{base}/{METADATA_RELPATH}"
-        meta_dep = [meta] if os.path.isfile(f"{root}/{meta}") else []
-        for stage in STAGES:
-            doc = f"{base}/{stage.relpath}"
-            tpl_deps, tpl_config = tpls[stage.name]
-            deps = meta_dep + tpl_deps
-            if os.path.isfile(f"{root}/{doc}"):
-                deps = [doc, *deps]
-            target = ctx.result_rel(session, stage.name)
-            yield {
-                "basename": "validate",
-                "name": f"{session}/{stage.name}",
-                "owner": session,
-                # Files whose appearance matters even while absent (the build index stats them).
-                "watch": [doc, meta],
-                "doc": f"validate {doc}",
-                "actions": [(validate_artifact, [root, ctx.project, session, stage.name, target])],
-                "file_dep": deps,
-                "targets": [target],
-                "config": ctx.config_string(template=tpl_config),
-            }
+        files, tpl_config = session_inputs(ctx, session, tpls)
+        target = ctx.session_result_rel(session)
+        yield {
+            "basename": "validate",
+            "name": session,
+            "owner": session,
+            # Files whose appearance matters even while absent (the build index stats them).
+            "watch": [*(f"{base}/{s.relpath}" for s in STAGES), f"{base}/{METADATA_RELPATH}", blueprint_spec],
+            "doc": f"validate session {session}: its documents, pipeline order, metadata, staleness",
+            "actions": [(validate_session_task, [ctx.root, ctx.project, session, target])],
+            "file_dep": files,
+            "targets": [target],
+            # Tracked: what each stage was last consistent with survives a clean build.
+            "outputs": [layout.baselines(ctx.project, session)],
+            "config": ctx.config_string(templates=tpl_config),
+        }
 
 
-def validate_artifact(root: str, project: str, session: str, stage: str, target: str) -> None:
-    """Check one artifact and store its status and findings (the findings are a result, not a failure)."""
+def validate_session_task(root: str, project: str, session: str, target: str) -> None:
+    """Check a session and store its statuses and findings (findings are a result, not a failure)."""
     from idse_orchestrator.engine import prefetch
-    from idse_orchestrator.engine.results import write_result
-    from idse_orchestrator.governance.engine import check_document
-    from idse_orchestrator.governance.loader import load_document, session_metadata
-    from idse_orchestrator.governance.ruleset import effective_ruleset
-    from idse_orchestrator.stages import BY_NAME
     from idse_orchestrator.workspace import Project, Workspace
 
     ws = Workspace(Path(root))
     proj = Project(ws, project)
-    meta, _ = session_metadata(proj, session)
-    doc = load_document(ws, proj, session, BY_NAME[stage], meta)
-    ruleset = effective_ruleset(ws.config.rules)
     done = None
-    if prefetch.active():  # --jobs: a worker may have checked exactly this document already
+    if prefetch.active():  # --jobs: a worker may have checked this session from the same inputs
         prefetch.reached(session)
-        done = prefetch.lookup(prefetch.check_key(ws, doc, meta, ruleset))
-    if done is None:
-        status, checked = check_document(doc, ruleset)
-        done = (status, [f.to_dict() for f in checked])
-    # With --jobs, a worker may have written these very bytes already: then nothing is written.
-    write_result(Path(root) / target, stage_result(session, stage, doc, *done))
+        done = prefetch.lookup(inputs_key(ws, proj, session))
+    result, baselines = validate_session(ws, proj, session) if done is None else done
+    write_outcome(ws, proj, session, Path(root) / target, result, baselines)
 
 
-def stage_result(
-    session: str, stage: str, doc: Document, status: str, findings: list[dict[str, Any]]
-) -> dict[str, Any]:
-    """What a stage's validation stores (the same for the task and a ``--jobs`` worker)."""
-    return {
+def inputs_key(ws: Workspace, proj: Project, session: str) -> tuple[object, ...]:
+    """The files a session check reads, as read now: a ``--jobs`` worker's result is used only for
+    exactly these (templates, config and rules are the build's own and cannot differ)."""
+    from idse_orchestrator import layout
+    from idse_orchestrator.errors import BadFile
+    from idse_orchestrator.fsutil import read_text, sha256_hex
+    from idse_orchestrator.stages import BLUEPRINT, BY_NAME
+
+    paths = [proj.document_path(session, stage) for stage in STAGES]
+    paths += [proj.metadata_path(session), ws.root / layout.baselines(proj.name, session)]
+    paths.append(proj.document_path(BLUEPRINT, BY_NAME["spec"]))
+    state: list[object] = [session]
+    for path in paths:
+        try:
+            state.append(sha256_hex(read_text(path).encode("utf-8")))
+        except BadFile as exc:
+            state.append((exc.detail, os.path.islink(path)))
+    return tuple(state)
+
+
+def validate_session(ws: Workspace, proj: Project, session: str) -> tuple[dict[str, Any], str | None]:
+    """(the session's result, the text of its baselines file or None to leave the file alone)."""
+    from typing import cast
+
+    from idse_orchestrator import layout
+    from idse_orchestrator.fsutil import dump_json
+    from idse_orchestrator.governance.engine import check_document, check_session
+    from idse_orchestrator.governance.loader import load_document, session_input, session_metadata
+    from idse_orchestrator.governance.ruleset import effective_ruleset
+
+    from .session import profile_problem, read_baselines, staleness
+
+    ruleset = effective_ruleset(ws.config.rules)
+    meta, problem = session_metadata(proj, session)
+    statuses: dict[str, Any] = {}
+    shas: dict[str, str | None] = {}
+    doc_findings: list[dict[str, Any]] = []
+    for stage in STAGES:
+        doc = load_document(ws, proj, session, stage, meta)
+        statuses[stage.name], checked = check_document(doc, ruleset)
+        shas[stage.name] = doc.text_sha256[:16] or None
+        doc_findings.extend(f.to_dict() for f in checked)
+    baselines_path = ws.root / layout.baselines(proj.name, session)
+    effective, records, why = staleness(statuses, shas, read_baselines(baselines_path), meta.accepted)
+    has_s001 = any(f.get("rule") == "IDSE-S001" for f in doc_findings)
+    findings = check_session(
+        session_input(
+            ws,
+            proj,
+            session,
+            cast("dict[str, StageStatus]", effective),
+            problem,
+            why=why,
+            profile_problem=None if has_s001 else profile_problem(ws, proj, session),
+        ),
+        ruleset,
+    )
+    result = {
         "session": session,
-        "stage": stage,
-        "path": doc.path,
-        "status": status,
-        "sha256": doc.text_sha256[:16] or None,
-        "findings": findings,
+        "statuses": effective,
+        "why": why,
+        "findings": doc_findings + [f.to_dict() for f in findings],
     }
+    baselines = {"stages": {k: v for k, v in records.items() if v.get("baseline") is not None}}
+    keep = baselines["stages"] or baselines_path.exists()
+    return result, dump_json(baselines) if keep else None
+
+
+def write_outcome(
+    ws: Workspace, proj: Project, session: str, target: Path, result: dict[str, Any], baselines: str | None
+) -> None:
+    import errno
+
+    from idse_orchestrator import layout
+    from idse_orchestrator.engine.results import write_result
+    from idse_orchestrator.fsutil import write_if_changed
+
+    if baselines is not None:
+        path = ws.root / layout.baselines(proj.name, session)
+        try:
+            # fsync'ed only when replacing what a crash could lose: a first write loses nothing.
+            write_if_changed(path, baselines, durable=path.exists())
+        except OSError as exc:
+            if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise
+            # A read-only workspace: validate and status still report, and nothing is saved.
+    write_result(target, result)

@@ -38,14 +38,18 @@ _REAL_ROOTS: dict[str, str] = {}  # repository root -> its real path
 
 
 def _root_of_folder(folder: str) -> str | None:
-    cached = _ROOTS.get(folder)
-    if cached is not None:
-        return cached
+    visited = []
     candidate = folder
     while True:
-        if os.path.isdir(os.path.join(candidate, IDSE_DIR)):
-            _ROOTS[folder] = candidate
-            return candidate
+        cached = _ROOTS.get(candidate)
+        if cached is None and os.path.isdir(os.path.join(candidate, IDSE_DIR)):
+            cached = candidate
+        if cached is not None:
+            for seen in visited:  # a sibling folder met later stops at the first folder it shares
+                _ROOTS[seen] = cached
+            _ROOTS[candidate] = cached
+            return cached
+        visited.append(candidate)
         parent = os.path.dirname(candidate)
         if parent == candidate:
             return None
@@ -61,17 +65,38 @@ def repository_root(path: Path) -> Path | None:
 def _real_below(root: str, real_root: str, absolute: str) -> str:
     """``os.path.realpath(absolute)`` for a normalised path below ``root``: the root's own real
     path is known, so only the components below it are looked at, and when none of them is a
-    symlink (the common case) that is the answer. Any symlink hands the whole path to realpath."""
+    symlink (the common case) that is the answer. Any symlink hands the whole path to realpath.
+
+    During a build each folder is looked at once (``memo.scope``: the build snapshots and compares
+    its sources, and thousands of reads share a few folders); the last component always is."""
+    from idse_orchestrator import memo
+
     rest = absolute[len(root) :].lstrip(os.sep)
-    current = real_root
-    for part in rest.split(os.sep) if rest else ():
-        current = os.path.join(current, part)
-        try:
-            if stat_.S_ISLNK(os.lstat(current).st_mode):
-                return os.path.realpath(absolute)
-        except OSError:
-            pass  # a missing part is taken as it is, as realpath does
+    if not rest:
+        return real_root
+    known = memo.scope("real-folders")
+    parts = rest.split(os.sep)
+    current, start = real_root, 0
+    if known is not None:
+        # The deepest folder already looked at (none below a symlink is remembered).
+        for depth in range(len(parts) - 1, 0, -1):
+            if (found := known.get((real_root, *parts[:depth]))) is not None:
+                current, start = found, depth
+                break
+    for depth in range(start, len(parts)):
+        current = os.path.join(current, parts[depth])
+        if _is_link(current):
+            return os.path.realpath(absolute)
+        if known is not None and depth < len(parts) - 1:
+            known[(real_root, *parts[: depth + 1])] = current
     return current
+
+
+def _is_link(path: str) -> bool:
+    try:
+        return stat_.S_ISLNK(os.lstat(path).st_mode)
+    except OSError:
+        return False  # a missing part is taken as it is, as realpath does
 
 
 def confined(path: Path) -> Path:

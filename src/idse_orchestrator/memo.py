@@ -45,3 +45,12 @@ def remembered(key: Hashable, compute: Callable[[], T]) -> T:
     except KeyError:
         value = _values[key] = compute()
         return value
+
+
+def scope(name: str) -> dict[Hashable, Any] | None:
+    """A dictionary that lives as long as the current build (None outside one), for callers that
+    remember many small values and cannot afford a closure per lookup."""
+    if not _active:
+        return None
+    found: dict[Hashable, Any] = _values.setdefault(("scope", name), {})
+    return found

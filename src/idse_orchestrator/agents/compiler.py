@@ -101,13 +101,19 @@ def _fail(
 def _load(
     ws: Workspace, project: Project, session: str
 ) -> tuple[Path, str | None, ProfileBlock | ProfileProblem]:
+    """The spec's path, text and Agent Profile block; read once per build (a session's check and its
+    compile read it, and every session's compile reads the blueprint's). Callers only read it."""
+    from idse_orchestrator.memo import remembered
     from idse_orchestrator.status import read_document
 
-    path = spec_path(project, session)
-    text = read_document(project, session, BY_NAME["spec"])
-    if text is None:
-        return path, None, ProfileProblem((Problem(1, "does not exist", "no-section"),))
-    return path, text, extract_profile_block(text)
+    def load() -> tuple[Path, str | None, ProfileBlock | ProfileProblem]:
+        path = spec_path(project, session)
+        text = read_document(project, session, BY_NAME["spec"])
+        if text is None:
+            return path, None, ProfileProblem((Problem(1, "does not exist", "no-section"),))
+        return path, text, extract_profile_block(text)
+
+    return remembered(("spec-profile", str(ws.root), project.name, session), load)
 
 
 def session_has_profile(ws: Workspace, project: Project, session: str) -> bool:

@@ -39,8 +39,8 @@ from idse_orchestrator.fsutil import file_lock
 from idse_orchestrator.stages import STAGES
 from idse_orchestrator.workspace import Project, Workspace
 
-DEFAULT_FAMILIES = ("validate", "session", "registry", "state", "meta", "agents", "compile")
-FAMILY_ORDER = ("validate", "session", "registry", "state", "meta", "agents", "compile", "sync")
+DEFAULT_FAMILIES = ("validate", "registry", "state", "meta", "agents", "compile")
+FAMILY_ORDER = ("validate", "registry", "state", "meta", "agents", "compile", "sync")
 # Project-wide files that only a build of every session writes.
 FULL_BUILD_FAMILIES = ("state", "meta")
 
@@ -269,7 +269,7 @@ def _build(
 
 
 # Families whose tasks belong to one session; the others are project-wide.
-SESSION_FAMILIES = ("validate", "session", "compile", "sync")
+SESSION_FAMILIES = ("validate", "compile", "sync")
 _Ran = tuple[dict[str, OwnerRow], dict[str, "TaskOutcome"], list[TaskSpec]]
 
 

@@ -110,11 +110,9 @@ class BuildContext:
     def results_rel(self, session: str | None = None) -> str:
         return layout.results_dir(self.project, session, self.cache)
 
-    def result_rel(self, session: str, stage: str) -> str:
-        return f"{self.results_rel(session)}/{stage}.json"
-
     def session_result_rel(self, session: str) -> str:
-        return f"{self.results_rel(session)}/_session.json"
+        # One folder for every session's result: a cold build creates one file per session, no folder.
+        return f"{self.results_rel()}/sessions/{session}.json"
 
     def baselines_rel(self, session: str) -> str:
         return layout.baselines(self.project, session)

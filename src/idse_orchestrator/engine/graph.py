@@ -23,7 +23,8 @@ STATUS_STYLE = {
 CACHE_PREFIX = ".idse/.cache/"
 FANOUT = "blueprint-spec-defaults"
 _SESSION_FILE = re.compile(r"^\.idse/projects/[^/]+/sessions/([^/]+)/(.+)$")
-_RESULT_FILE = re.compile(r"^.*/results/[^/]+/([^/]+)/([^/]+)$")
+_RESULT_FILE = re.compile(r"^.*/results/[^/]+/sessions/([^/]+)\.json$")
+_SESSION_CACHE_FILE = re.compile(r"^.*/results/[^/]+/([^/]+)/([^/]+)$")
 _PROFILE_FILE = re.compile(r"^\.idse/projects/[^/]+/build/agents/([^/]+)\.profile\.yaml$")
 _PROJECT_FILE = re.compile(r"^\.idse/projects/[^/]+/(.+)$")
 
@@ -36,9 +37,7 @@ def _task_label(task: Mapping[str, Any]) -> tuple[str, str | None]:
     """(short label, session) of a task."""
     base, name = str(task["basename"]), task.get("name")
     owner = task.get("owner")
-    if base == "validate" and name is not None and "/" in str(name):
-        return f"validate {str(name).split('/', 1)[1]}", str(owner or str(name).split("/", 1)[0])
-    short = {"session": "check session", "compile": "compile profile", "sync": "push"}.get(base)
+    short = {"validate": "validate", "compile": "compile profile", "sync": "push"}.get(base)
     if short is not None:
         return short, str(owner or name)
     if base == "registry":
@@ -53,6 +52,8 @@ def file_label(path: str) -> tuple[str, str | None]:
     if m := _PROFILE_FILE.match(path):
         return f"{m.group(1)}.profile.yaml", m.group(1)
     if path.startswith(CACHE_PREFIX) and (m := _RESULT_FILE.match(path)):
+        return "result", m.group(1)
+    if path.startswith(CACHE_PREFIX) and (m := _SESSION_CACHE_FILE.match(path)):
         return f"result {m.group(2)}", m.group(1)
     if path.startswith(CACHE_PREFIX):
         return "cache " + path.rsplit("/", 1)[-1], None

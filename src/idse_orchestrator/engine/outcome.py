@@ -17,12 +17,11 @@ from idse_orchestrator.engine.index import PROJECT_OWNER, OwnerRow
 from idse_orchestrator.engine.results import read_result
 from idse_orchestrator.engine.types import TaskReport, TaskSpec
 from idse_orchestrator.governance.findings import Finding, summarize
-from idse_orchestrator.stages import STAGES
 
 if TYPE_CHECKING:
     from idse_orchestrator.engine.doit_adapter import TaskOutcome
 
-VALIDATION_FAMILIES = ("validate", "session", "registry")
+VALIDATION_FAMILIES = ("validate", "registry")
 
 
 class BuildReport:
@@ -135,10 +134,8 @@ def _partial_findings(
     done = {n for n, o in outcomes.items() if o.status in ("ran", "up-to-date")}
     if owner == PROJECT_OWNER:
         rels = [base.project_result_rel()] if "registry" in done else []
-    elif f"session:{owner}" in done:
-        rels = [base.session_result_rel(owner)]
     else:
-        rels = [base.result_rel(owner, s.name) for s in STAGES if f"validate:{owner}/{s.name}" in done]
+        rels = [base.session_result_rel(owner)] if f"validate:{owner}" in done else []
     out: list[Finding] = []
     for rel in rels:
         out.extend(Finding.from_dict(f) for f in (read_result(base.abs(rel)) or {}).get("findings", []))

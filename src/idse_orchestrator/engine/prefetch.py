@@ -1,29 +1,24 @@
-"""``--jobs N``: document checks computed ahead by worker processes, whole sessions at a time.
+"""``--jobs N``: session checks computed ahead by worker processes.
 
 doit's own process pool ships every task to a worker and back, and its parent still checks and
-records each task: with thousands of small tasks the parent is the bottleneck and a second core
-barely helps. Instead, the build runs doit in-process, and ``N - 1`` forked workers check the
-documents of the sessions doit will reach last, session by session from the end of the build
-order, while doit works from the front. A validation task whose check a worker already made only
-writes it; the two sides meet in the middle and a worker stops where doit has been.
+records each task: the parent stays the bottleneck and a second core barely helps. Instead, the
+build runs doit in-process, and ``N - 1`` forked workers check the sessions doit will reach last
+(documents, session checks and compiled profiles), a few sessions at a time from the end of the
+build order, while doit works from the front. A task whose session a worker already checked only
+writes the result; the two sides meet in the middle and a worker stops where doit has been.
 
-A worker's result is used only for exactly the inputs it was computed from: the task reads its
-document, metadata and template itself and looks the check up by all of them (``check_key``).
+A worker's result is used only for exactly the inputs it was computed from: the task reads the
+files the check reads and looks the result up by their digests (``tasks.validate.inputs_key``).
 A missing result (not computed yet, or a worker failed) is computed by the task as usual.
+Workers write nothing: every file is written by the build process, in doit's order.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import threading
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from idse_orchestrator.governance.engine import Document
-    from idse_orchestrator.governance.ruleset import RuleSet
-    from idse_orchestrator.workspace import Workspace
+from typing import Any
 
 _results: dict[tuple[Any, ...], Any] = {}
 _lock = threading.Lock()
@@ -31,35 +26,14 @@ _progress: Any = None  # multiprocessing.Value: how far (in build order) doit ha
 _order: dict[str, int] = {}  # session -> its place in the build order
 
 
-def check_key(ws: Workspace, doc: Document, meta: Any, ruleset: RuleSet) -> tuple[Any, ...]:
-    """Everything a document check depends on (the rule set is the shipped one plus overrides)."""
-    from idse_orchestrator.governance.loader import template_identity
-
-    return (
-        doc.session,
-        doc.stage,
-        doc.path,
-        doc.text_sha256,
-        doc.text is None,
-        doc.problem,
-        doc.template,
-        doc.template_hashes,
-        doc.required_sections,
-        template_identity(ws, doc.stage),
-        hashlib.sha256(meta.model_dump_json().encode()).hexdigest(),
-        ruleset.overrides,
-    )
-
-
 def active() -> bool:
     return _progress is not None
 
 
-def lookup(key: tuple[Any, ...]) -> tuple[str, list[dict[str, Any]]] | None:
-    """A worker's result for exactly this input, taken (a document is checked by one task)."""
+def lookup(key: tuple[Any, ...]) -> Any:
+    """A worker's result for exactly this input, taken (a session is checked by one task)."""
     with _lock:
-        found: tuple[str, list[dict[str, Any]]] | None = _results.pop(key, None)
-    return found
+        return _results.pop(key, None)
 
 
 def peek(key: tuple[Any, ...]) -> Any:
@@ -76,49 +50,33 @@ def reached(session: str) -> None:
             _progress.value = place
 
 
-def _check_session(root: str, project: str, session: str, cache: str) -> list[tuple[tuple[Any, ...], Any]]:
+def _check_session(root: str, project: str, session: str) -> list[tuple[tuple[Any, ...], Any]]:
     from importlib import import_module
     from pathlib import Path
 
-    from idse_orchestrator import layout
-    from idse_orchestrator.engine.results import write_result
-    from idse_orchestrator.governance.engine import check_document
-    from idse_orchestrator.governance.loader import load_document, session_metadata
-    from idse_orchestrator.governance.ruleset import effective_ruleset
-    from idse_orchestrator.stages import STAGES
     from idse_orchestrator.workspace import Project, Workspace
 
     ws = Workspace(Path(root))
     proj = Project(ws, project)
-    ruleset = effective_ruleset(ws.config.rules)
-    meta, _ = session_metadata(proj, session)
-    out: list[tuple[tuple[Any, ...], Any]] = []
     # Imported by name: the package is mapped from the top-level tasks/ folder.
     validate = import_module("idse_orchestrator.tasks.validate")
-    for stage in STAGES:
-        doc = load_document(ws, proj, session, stage, meta)
-        status, findings = check_document(doc, ruleset)
-        found = (status, [f.to_dict() for f in findings])
-        out.append((check_key(ws, doc, meta, ruleset), found))
-        # The result file too, unless doit got to this session meanwhile: its task then finds
-        # exactly these bytes and writes nothing, one less file for the build process to create.
-        if _progress is None or _progress.value < _order.get(session, -1):
-            target = Path(root) / layout.results_dir(project, session, cache) / f"{stage.name}.json"
-            write_result(target, validate.stage_result(session, stage.name, doc, *found))
-    # The session check's Agent Profile problem and the compile task's output.
+    # The key first: what the check reads must be what the key says it read.
+    key = validate.inputs_key(ws, proj, session)
+    out: list[tuple[tuple[Any, ...], Any]] = [(key, validate.validate_session(ws, proj, session))]
+    # The compile task's output (the session check compiled the profile already).
     tasks = import_module("idse_orchestrator.tasks.session")
     out.append((tasks.profile_key(ws, proj, session), tasks.profile_summary(ws, proj, session)))
     return out
 
 
-def _work(args: tuple[str, str, str, list[tuple[int, str]]]) -> list[tuple[tuple[Any, ...], Any]]:
-    root, project, cache, sessions = args
+def _work(args: tuple[str, str, list[tuple[int, str]]]) -> list[tuple[tuple[Any, ...], Any]]:
+    root, project, sessions = args
     out: list[tuple[tuple[Any, ...], Any]] = []
     for place, session in sessions:
         if _progress is not None and _progress.value >= place:
             break  # doit has got here: the rest of this stretch is doit's
         try:
-            out.extend(_check_session(root, project, session, cache))
+            out.extend(_check_session(root, project, session))
         except Exception:  # noqa: BLE001 - the task then checks the session itself, and says why
             continue
     return out
@@ -135,7 +93,7 @@ def _quiet_worker() -> None:
 
 
 @contextlib.contextmanager
-def ahead(root: str, project: str, sessions: Sequence[str], jobs: int, cache: str = "") -> Iterator[None]:
+def ahead(root: str, project: str, sessions: Sequence[str], jobs: int) -> Iterator[None]:
     """Run ``jobs - 1`` workers checking ``sessions`` (in build order) from the end while the
     block runs; their results are offered to the validation tasks through ``lookup``."""
     global _progress
@@ -154,7 +112,7 @@ def ahead(root: str, project: str, sessions: Sequence[str], jobs: int, cache: st
     # Stretches of a few sessions, the last ones first; a worker asks for the next when done.
     places = list(enumerate(sessions))[::-1]
     size = 4
-    stretches = [(root, project, cache, places[i : i + size]) for i in range(0, len(places), size)]
+    stretches = [(root, project, places[i : i + size]) for i in range(0, len(places), size)]
 
     def keep(batch: list[tuple[tuple[Any, ...], Any]]) -> None:
         with _lock:

@@ -107,7 +107,7 @@ def run(
 
     order = execution_order(tasks)
     checked = [t["owner"] for t in tasks if t.get("basename") == "validate" and "owner" in t]
-    with build_scope(), prefetch.ahead(ctx.root, ctx.project, list(dict.fromkeys(checked)), jobs, ctx.cache):
+    with build_scope(), prefetch.ahead(ctx.root, ctx.project, list(dict.fromkeys(checked)), jobs):
         # Sources are read after the snapshot above (see ``idse_orchestrator.memo``); with --jobs,
         # workers check documents ahead and doit itself runs in this process (see ``prefetch``).
         result = run_tasks(

@@ -69,7 +69,7 @@ def _environment(ws: Any) -> Any:
 
 
 def _session_graphs(tasks: Sequence[Mapping[str, Any]], view: ProjectView) -> dict[str, dict[str, Any]]:
-    """Each session's part of the readable task graph, validate tasks coloured by their stage."""
+    """Each session's part of the readable task graph, documents coloured by their stage's status."""
     from idse_orchestrator.engine.graph import graph_model, pipeline_key
 
     model = graph_model(tasks, None, detail=False)
@@ -81,8 +81,9 @@ def _session_graphs(tasks: Sequence[Mapping[str, Any]], view: ProjectView) -> di
             continue
         home[node["id"]] = sid
         cls = "file" if node["kind"] == "file" else "task"
-        if node["id"].startswith("validate:"):
-            cls = view.by_id[sid].stages.get(node["id"].rsplit("/", 1)[-1], "unknown")
+        stage = stage_of(node["id"], view.project, sid) if node["kind"] == "file" else None
+        if stage is not None:
+            cls = view.by_id[sid].stages.get(stage, "unknown")
         graph = by_session.setdefault(sid, {"nodes": [], "edges": []})
         graph["nodes"].append({"id": node["id"], "label": node["label"], "cls": cls})
     for edge in model["edges"]:
