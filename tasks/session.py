@@ -19,7 +19,9 @@ def has_profile_section(ctx: BuildContext, session: str) -> bool:
     def look() -> bool:
         # Through the one reader: a FIFO, a device or a symlink out of the repository is never opened.
         try:
-            return "## Agent Profile" in read_text(Path(f"{ctx.root}/{ctx.session_rel(session)}/specs/spec.md"))
+            return "## Agent Profile" in read_text(
+                Path(f"{ctx.root}/{ctx.session_rel(session)}/specs/spec.md")
+            )
         except BadFile:
             return False
 
