@@ -98,21 +98,17 @@ def write_agent_file(root: str, project: str, rel: str) -> None:
 def compile_profile_task(root: str, project: str, session: str) -> None:
     """Write the profile when it compiles; otherwise remove a stale one (IDSE-S003 says why)."""
     from idse_orchestrator.agents.compiler import profile_output_path, render_profile
-    from idse_orchestrator.engine import prefetch
     from idse_orchestrator.errors import IdseError
     from idse_orchestrator.fsutil import write_if_changed
     from idse_orchestrator.workspace import Project, Workspace
 
-    from .session import compiled_profile, profile_key
+    from .session import compiled_profile
 
     ws = Workspace(Path(root))
     proj = Project(ws, project)
     path = profile_output_path(proj, session, "yaml")
-    known = prefetch.peek(profile_key(ws, proj, session)) if prefetch.active() else None
-    text: str | bool | None = None if known is None else known[1]  # --jobs: a worker's result
-    if text is None:
-        outcome = compiled_profile(ws, proj, session)  # the session check compiled it already
-        text = False if isinstance(outcome, IdseError) else render_profile(outcome.spec, "yaml")
+    outcome = compiled_profile(ws, proj, session)  # the session check compiled it already
+    text = False if isinstance(outcome, IdseError) else render_profile(outcome.spec, "yaml")
     failed = text is False
     if isinstance(text, str):
         try:

@@ -119,65 +119,11 @@ def compiled_profile(ws: Any, proj: Any, session: str) -> Any:
     return remembered(("profile", str(ws.root), proj.name, session), compute)
 
 
-def _spec_digest(ws: Any, proj: Any, session: str) -> str:
-    import hashlib
-
-    from idse_orchestrator.errors import IdseError
-    from idse_orchestrator.memo import remembered
-    from idse_orchestrator.stages import BY_NAME
-    from idse_orchestrator.status import read_document
-
-    def compute() -> str:
-        try:
-            text = read_document(proj, session, BY_NAME["spec"])
-        except IdseError as exc:
-            return f"!{exc}"
-        return "absent" if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-    return remembered(("spec-digest", str(ws.root), proj.name, session), compute)
-
-
-def profile_key(ws: Any, proj: Any, session: str) -> tuple[Any, ...]:
-    """Everything compiling a session's Agent Profile reads: its spec and the blueprint's."""
-    from idse_orchestrator.stages import BLUEPRINT
-
-    return (
-        "profile",
-        session,
-        proj.has_session(session),
-        proj.has_session(BLUEPRINT),
-        _spec_digest(ws, proj, session),
-        _spec_digest(ws, proj, BLUEPRINT),
-    )
-
-
-def profile_summary(ws: Any, proj: Any, session: str) -> tuple[Any, str | bool | None]:
-    """(``profile_problem``, the compiled profile's YAML text or False when it does not compile),
-    the YAML only when the spec has a profile section (else None: not asked)."""
-    from idse_orchestrator.agents.compiler import render_profile
-    from idse_orchestrator.errors import IdseError
-
-    problem = profile_problem(ws, proj, session)
-    ctx = BuildContext(str(ws.root), proj.name, (session,), session)
-    if not has_profile_section(ctx, session):
-        return problem, None
-    outcome = compiled_profile(ws, proj, session)
-    if isinstance(outcome, IdseError):
-        return problem, False
-    return problem, render_profile(outcome.spec, "yaml")
-
-
 def profile_problem(ws: Any, proj: Any, session: str) -> tuple[str, int, str, bool] | None:
     """Why the session's Agent Profile does not compile (path, line, problem, only placeholders
     left), or None (also when it has none)."""
     from idse_orchestrator.agents.compiler import ProfileError, session_has_profile
-    from idse_orchestrator.engine import prefetch
     from idse_orchestrator.errors import IdseError
-
-    if prefetch.active():  # --jobs: a worker may have compiled it already
-        known = prefetch.peek(profile_key(ws, proj, session))
-        if known is not None:
-            return known[0]  # type: ignore[no-any-return]
 
     try:
         if not session_has_profile(ws, proj, session):

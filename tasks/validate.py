@@ -97,37 +97,12 @@ def generate(ctx: BuildContext) -> Iterator[TaskSpec]:
 
 def validate_session_task(root: str, project: str, session: str, target: str) -> None:
     """Check a session and store its statuses and findings (findings are a result, not a failure)."""
-    from idse_orchestrator.engine import prefetch
     from idse_orchestrator.workspace import Project, Workspace
 
     ws = Workspace(Path(root))
     proj = Project(ws, project)
-    done = None
-    if prefetch.active():  # --jobs: a worker may have checked this session from the same inputs
-        prefetch.reached(session)
-        done = prefetch.lookup(inputs_key(ws, proj, session))
-    result, baselines = validate_session(ws, proj, session) if done is None else done
+    result, baselines = validate_session(ws, proj, session)
     write_outcome(ws, proj, session, Path(root) / target, result, baselines)
-
-
-def inputs_key(ws: Workspace, proj: Project, session: str) -> tuple[object, ...]:
-    """The files a session check reads, as read now: a ``--jobs`` worker's result is used only for
-    exactly these (templates, config and rules are the build's own and cannot differ)."""
-    from idse_orchestrator import layout
-    from idse_orchestrator.errors import BadFile
-    from idse_orchestrator.fsutil import read_text, sha256_hex
-    from idse_orchestrator.stages import BLUEPRINT, BY_NAME
-
-    paths = [proj.document_path(session, stage) for stage in STAGES]
-    paths += [proj.metadata_path(session), ws.root / layout.baselines(proj.name, session)]
-    paths.append(proj.document_path(BLUEPRINT, BY_NAME["spec"]))
-    state: list[object] = [session]
-    for path in paths:
-        try:
-            state.append(sha256_hex(read_text(path).encode("utf-8")))
-        except BadFile as exc:
-            state.append((exc.detail, os.path.islink(path)))
-    return tuple(state)
 
 
 def validate_session(ws: Workspace, proj: Project, session: str) -> tuple[dict[str, Any], str | None]:

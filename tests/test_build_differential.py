@@ -30,6 +30,8 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule  # noqa: E402
 
+from idse_orchestrator.engine import parallel  # noqa: E402
+
 pytestmark = pytest.mark.slow  # a fault suite: real processes, kills, timing
 
 STAGE = st.integers(min_value=0, max_value=6)
@@ -48,10 +50,14 @@ class BuildMachine(RuleBasedStateMachine):
         self.saved: dict[str, bytes] = {}
         self.registry_bytes = b""
         self.counter = 0
+        # The workspaces here have a handful of sessions: split them across processes anyway.
+        self.min_owners = parallel.MIN_OWNERS_PER_JOB
+        parallel.MIN_OWNERS_PER_JOB = 1
         init_workspace(self.root)
         self.step("init")
 
     def teardown(self) -> None:
+        parallel.MIN_OWNERS_PER_JOB = getattr(self, "min_owners", parallel.MIN_OWNERS_PER_JOB)
         shutil.rmtree(getattr(self, "base", Path("/nonexistent")), ignore_errors=True)
 
     def step(self, name: str) -> None:
@@ -72,7 +78,7 @@ class BuildMachine(RuleBasedStateMachine):
 
     @rule(jobs=st.sampled_from([1, 2]))
     def parallel(self, jobs: int) -> None:
-        """Later steps build with ``--jobs`` workers checking (and writing) sessions ahead."""
+        """Later steps build with ``--jobs``: the sessions' tasks split across processes."""
         self.jobs = jobs
         self.step(f"jobs {jobs}")
 

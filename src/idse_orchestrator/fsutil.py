@@ -38,7 +38,7 @@ _REAL_ROOTS: dict[str, str] = {}  # repository root -> its real path
 
 
 def _root_of_folder(folder: str) -> str | None:
-    visited = []
+    visited: list[str] = []
     candidate = folder
     while True:
         cached = _ROOTS.get(candidate)
@@ -80,7 +80,7 @@ def _real_below(root: str, real_root: str, absolute: str) -> str:
     if known is not None:
         # The deepest folder already looked at (none below a symlink is remembered).
         for depth in range(len(parts) - 1, 0, -1):
-            if (found := known.get((real_root, *parts[:depth]))) is not None:
+            if (found := known.get((real_root, tuple(parts[:depth])))) is not None:
                 current, start = found, depth
                 break
     for depth in range(start, len(parts)):
@@ -88,7 +88,7 @@ def _real_below(root: str, real_root: str, absolute: str) -> str:
         if _is_link(current):
             return os.path.realpath(absolute)
         if known is not None and depth < len(parts) - 1:
-            known[(real_root, *parts[: depth + 1])] = current
+            known[(real_root, tuple(parts[: depth + 1]))] = current
     return current
 
 

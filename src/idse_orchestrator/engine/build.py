@@ -221,6 +221,7 @@ def _build(
     index: BuildIndex,
     options: BuildOptions,
 ) -> BuildReport:
+    from idse_orchestrator.engine import parallel
     from idse_orchestrator.engine.outputs import fingerprint
 
     families, warn = options.families, options.warn
@@ -244,16 +245,22 @@ def _build(
         trusted, todo = {}, list(base.sessions)
     first: _Ran = ({}, {}, [])
     only = tuple(f for f in families if f in SESSION_FAMILIES)
-    if todo and only and PROJECT_OWNER in trusted:
-        # The project-wide tasks' files are as recorded: they stay up to date unless the sessions'
-        # tasks rewrite one of them (a session's summary with other findings). Running the sessions
-        # first spares checking the project's tasks, whose inputs are every session's files.
+    project_trusted = PROJECT_OWNER in trusted
+    if todo and only and (project_trusted or parallel.worth_it(len(todo), options.jobs)):
+        # The sessions' tasks first. When the project-wide tasks' files are as recorded, they stay
+        # up to date unless the sessions' tasks rewrite one of them (a session's summary with other
+        # findings): this spares checking the project's tasks, whose inputs are every session's
+        # files. With --jobs, this run is split across processes (see ``parallel``).
         session_ctx = base.replace(sessions=tuple(todo), selected=base.sessions)
         first = _run(session_ctx, index, key, options, generate=only, keep={PROJECT_OWNER})
         rows, outcomes, tasks = first
-        if set(todo) <= set(rows) and not index.changed(PROJECT_OWNER, _touched(outcomes)):
+        if (
+            project_trusted
+            and set(todo) <= set(rows)
+            and not index.changed(PROJECT_OWNER, _touched(outcomes))
+        ):
             return report(base, families, trusted, rows, outcomes, tasks)
-        trusted.pop(PROJECT_OWNER)
+        trusted.pop(PROJECT_OWNER, None)
         # A session that did not complete is generated again: the project-wide tasks must be
         # ordered after (and skipped behind) its failed task, as in a single run.
         todo = [s for s in todo if s not in rows]
