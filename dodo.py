@@ -1,8 +1,8 @@
 """Plain `doit` over this repository's own `.idse/` workspace.
 
-`doit list` and `doit` run the same task generators as `idse build` (validation per artifact,
-session checks and staleness, the registry check, session_state.json, agent files and profiles),
-sharing the same sqlite3 dependency database in `.idse/.cache/`.
+`doit list` and `doit` run the same task generators as `idse build` (validation per session: its
+documents, pipeline order, metadata and staleness; the registry check, session_state.json, meta.md,
+agent files and profiles), sharing the same sqlite3 dependency database in `.idse/.cache/`.
 """
 
 from pathlib import Path

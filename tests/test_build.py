@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from helpers import db_tasks, run_idse
 
-from idse_orchestrator.stages import BY_NAME, STAGE_NAMES
+from idse_orchestrator.stages import BY_NAME
 
 PROJECT = "demo"
 BLUEPRINT = "__blueprint__"
@@ -35,10 +35,15 @@ def doc_rel(session: str, stage: str) -> str:
     return f"{SESSIONS}/{session}/{BY_NAME[stage].relpath}"
 
 
+def result_rel(session: str) -> str:
+    """The one result file of ``validate:<session>``."""
+    return f"{RESULTS}/sessions/{session}.json"
+
+
 def all_task_names(sessions: list[str], current: str) -> set[str]:
     names = {"registry"}
     for s in sessions:
-        names |= {f"validate:{s}/{stage}" for stage in STAGE_NAMES} | {f"session:{s}", f"compile:{s}"}
+        names |= {f"validate:{s}", f"compile:{s}"}
     if current in sessions:
         names.add("state")
     return names
@@ -115,7 +120,9 @@ def test_first_build_runs_everything_and_second_runs_nothing(ws, cli, tmp_path):
     assert s["ran"] == s["tasks"] == len(first["tasks"])
     assert s["up_to_date"] == s["failed"] == 0
     assert s["errors"] == 0 and s["sessions"] == 1
-    assert (tmp_path / RESULTS / BLUEPRINT / "spec.json").is_file()
+    assert (tmp_path / result_rel(BLUEPRINT)).is_file()
+    # One result file per session: none per document.
+    assert not (tmp_path / RESULTS / BLUEPRINT).exists()
     assert db_tasks(tmp_path / DB)
 
     second = build(cli)
@@ -134,16 +141,21 @@ def test_editing_one_spec_reruns_exactly_its_dependants(two, cli, tmp_path, sess
     spec = tmp_path / doc_rel(session, "spec")
     spec.write_text(spec.read_text() + "\nOne more line.\n")
     report = build(cli)
-    expected = {f"validate:{session}/spec", f"session:{session}", f"compile:{session}"}
-    # Every session's Agent Profile takes the blueprint's as defaults: its profile check and compile
-    # rerun. session_state.json reports the current session (feat): it reruns only when feat's
-    # results change, and the blueprint's edit does not change them.
-    expected |= {f"compile:{FEAT}", f"session:{FEAT}"}
+    expected = {f"validate:{session}", f"compile:{session}"}
+    # Every session's Agent Profile takes the blueprint's as defaults: its validation (which checks
+    # the profile) and compile rerun. session_state.json reports the current session (feat): it
+    # reruns only when feat's results change, and the blueprint's edit does not change them.
+    expected |= {f"compile:{FEAT}", f"validate:{FEAT}"}
     if session == FEAT:
         expected.add("state")
     assert ran(report) == expected
-    reasons = by_name(report)[f"validate:{session}/spec"]["reasons"]
+    reasons = by_name(report)[f"validate:{session}"]["reasons"]
     assert f"changed_file_dep: {doc_rel(session, 'spec')}" in reasons
+    if session == BLUEPRINT:
+        # feat reruns because of the blueprint's spec, not because of anything of its own.
+        assert by_name(report)[f"validate:{FEAT}"]["reasons"] == [
+            f"changed_file_dep: {doc_rel(BLUEPRINT, 'spec')}"
+        ]
     # meta.md lists the session's findings, which the edit changed: it reruns too.
     assert report["summary"]["ran"] == len(expected | {"meta"})
     assert_nothing_ran(build(cli))
@@ -152,11 +164,10 @@ def test_editing_one_spec_reruns_exactly_its_dependants(two, cli, tmp_path, sess
 @pytest.mark.parametrize(
     ("target", "task"),
     [
-        (f"{RESULTS}/{FEAT}/plan.json", f"validate:{FEAT}/plan"),
-        (f"{RESULTS}/{FEAT}/_session.json", f"session:{FEAT}"),
+        (result_rel(FEAT), f"validate:{FEAT}"),
         (f".idse/projects/{PROJECT}/session_state.json", "state"),
     ],
-    ids=["stage-result", "session-result", "session-state"],
+    ids=["session-result", "session-state"],
 )
 def test_deleting_a_target_reruns_only_its_task(two, cli, tmp_path, target, task):
     before = (tmp_path / target).read_bytes()
@@ -169,7 +180,7 @@ def test_deleting_a_target_reruns_only_its_task(two, cli, tmp_path, target, task
     assert_nothing_ran(build(cli))
 
 
-def test_a_template_override_reruns_exactly_the_spec_validations(two, cli, tmp_path):
+def test_a_template_override_reruns_exactly_the_session_validations(two, cli, tmp_path):
     from idse_orchestrator.templating import package_templates_dir
 
     for session in (BLUEPRINT, FEAT):  # started specs: their sections are checked against the template
@@ -179,22 +190,20 @@ def test_a_template_override_reruns_exactly_the_spec_validations(two, cli, tmp_p
     override = tmp_path / ".idse/templates/spec.md"
     override.parent.mkdir(parents=True)
     shutil.copyfile(package_templates_dir() / "pipeline/spec.md", override)
-    spec_tasks = {f"validate:{s}/spec" for s in (BLUEPRINT, FEAT)}
+    spec_tasks = {f"validate:{s}" for s in (BLUEPRINT, FEAT)}
 
-    # Same text as the shipped template: the spec checks rerun, and so does what reads them.
+    # Same text as the shipped template: every session's validation (which checks its spec) reruns.
     report = build(cli)
-    # session_state.json reads the current session's results, which did not change: it stays.
-    core_tasks = spec_tasks | {f"session:{BLUEPRINT}", f"session:{FEAT}"}
     # session_state.json reruns only if the current session's results changed (by content): not here.
-    assert ran(report) == core_tasks
+    assert ran(report) == spec_tasks
     for name in spec_tasks:
         assert "added_file_dep: .idse/templates/spec.md" in by_name(report)[name]["reasons"]
     assert_nothing_ran(build(cli))
 
-    # A new required section: every spec now lacks it, so their session checks and the state follow.
+    # A new required section: every spec now lacks it, so the current session's state follows.
     override.write_text(override.read_text() + "\n## Rollback Plan\n\n[REQUIRES INPUT] How to undo it.\n")
     report = build(cli, codes=(1,))
-    assert ran(report) == spec_tasks | {f"session:{BLUEPRINT}", f"session:{FEAT}", "state"}
+    assert ran(report) == spec_tasks | {"state"}
     for name in spec_tasks:
         assert "changed_file_dep: .idse/templates/spec.md" in by_name(report)[name]["reasons"]
     missing = [f for f in report["findings"] if f["rule"] == "IDSE-A003" and "Rollback Plan" in f["message"]]
@@ -238,7 +247,7 @@ def explain(cli, task: str) -> str:
 
 
 def test_explain_names_the_reason_and_runs_nothing(two, cli, tmp_path):
-    task = f"validate:{FEAT}/spec"
+    task = f"validate:{FEAT}"
     assert explain(cli, task).strip() == f"{task} is up to date"
     data = json.loads(cli("build", "--explain", task, "--json").stdout)
     assert data == {"task": task, "status": "up-to-date", "reasons": []}
@@ -248,31 +257,32 @@ def test_explain_names_the_reason_and_runs_nothing(two, cli, tmp_path):
     out = explain(cli, task)
     assert "would run" in out
     assert f"changed_file_dep: {doc_rel(FEAT, 'spec')}" in out
-    assert explain(cli, f"validate:{FEAT}/plan").strip() == f"validate:{FEAT}/plan is up to date"
+    other = f"validate:{BLUEPRINT}"  # the blueprint does not read feat's spec
+    assert explain(cli, other).strip() == f"{other} is up to date"
     data = json.loads(cli("build", "--explain", task, "--json").stdout)
     assert data["status"] == "stale"
     assert data["reasons"] == [f"changed_file_dep: {doc_rel(FEAT, 'spec')}"]
 
-    plan_result = f"{RESULTS}/{FEAT}/plan.json"
-    (tmp_path / plan_result).unlink()
-    assert f"missing_target: {plan_result}" in explain(cli, f"validate:{FEAT}/plan")
-    assert not (tmp_path / plan_result).exists(), "--explain must not run anything"
+    other_result = result_rel(BLUEPRINT)
+    (tmp_path / other_result).unlink()
+    assert f"missing_target: {other_result}" in explain(cli, other)
+    assert not (tmp_path / other_result).exists(), "--explain must not run anything"
 
     (tmp_path / ".idse/config.yaml").write_text("version: 1\nrules:\n  IDSE-F001: off\n")
     assert "config_changed" in explain(cli, "registry")
-    assert "config_changed" in explain(cli, f"validate:{BLUEPRINT}/intent")
+    assert "config_changed" in explain(cli, other)
 
     # Explaining ran nothing: the build still has all of it to do.
     report = build(cli)
-    assert {task, f"validate:{FEAT}/plan", "registry"} <= ran(report)
+    assert {task, other, "registry"} <= ran(report)
     assert explain(cli, task).strip() == f"{task} is up to date"
 
 
 def test_explain_an_unknown_task_is_a_usage_error(two, cli):
-    result = cli("build", "--explain", "validate:nope/spec")
+    result = cli("build", "--explain", "validate:nope")
     assert result.exit_code == 2
     assert result.stderr.startswith("idse: error: ") and len(result.stderr.strip().splitlines()) == 1
-    assert "validate:nope/spec" in result.stderr
+    assert "validate:nope" in result.stderr
 
 
 # ---------------------------------------------------------------------------------- session selection
@@ -306,7 +316,7 @@ def test_build_an_unknown_session_is_a_usage_error(two, cli, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("idse: error: ") and "'nope'" in lines[0]
     assert (tmp_path / DB).read_bytes() == before
-    assert not (tmp_path / RESULTS / "nope").exists()
+    assert not (tmp_path / result_rel("nope")).exists()
 
 
 # --------------------------------------------------------------------------------- findings / failures
@@ -335,38 +345,38 @@ def test_findings_are_results_not_failures(ws, cli, tmp_path):
 
     # Fixing the document fixes the build.
     tasks_md.write_text(text)
-    assert ran(build(cli)) == {f"validate:{BLUEPRINT}/tasks", f"session:{BLUEPRINT}", "state"}
+    assert ran(build(cli)) == {f"validate:{BLUEPRINT}", "state"}
 
 
 def test_a_failing_task_fails_the_build_until_fixed(two, cli, tmp_path):
-    target = tmp_path / RESULTS / FEAT / "spec.json"
+    target = tmp_path / result_rel(FEAT)
     target.unlink()
     target.mkdir()  # the task cannot write its result
     spec = tmp_path / doc_rel(FEAT, "spec")
     spec.write_text(spec.read_text() + "\nEdited.\n")
     report = build(cli, codes=(1,))
-    failed = by_name(report)[f"validate:{FEAT}/spec"]
+    failed = by_name(report)[f"validate:{FEAT}"]
     assert failed["status"] == "failed"
     assert failed["error"]
     assert report["summary"]["failed"] >= 1
     text = cli("build")
     assert text.exit_code == 1
-    assert f"FAILED validate:{FEAT}/spec" in text.stderr
+    assert f"FAILED validate:{FEAT}" in text.stderr
 
     target.rmdir()
     report = build(cli)
-    assert f"validate:{FEAT}/spec" in ran(report)
+    assert f"validate:{FEAT}" in ran(report)
     assert_nothing_ran(build(cli))
 
 
 def test_keep_going_reports_only_real_tasks(two, cli, tmp_path):
-    target = tmp_path / RESULTS / FEAT / "spec.json"
+    target = tmp_path / result_rel(FEAT)
     target.unlink()
     target.mkdir()
     spec = tmp_path / doc_rel(FEAT, "spec")
     spec.write_text(spec.read_text() + "\nEdited.\n")
     report = build(cli, "--keep-going", codes=(1,))
-    assert by_name(report)[f"validate:{FEAT}/spec"]["status"] == "failed"
+    assert by_name(report)[f"validate:{FEAT}"]["status"] == "failed"
     assert core(by_name(report)) <= all_task_names([BLUEPRINT, FEAT], FEAT)
 
 
@@ -385,11 +395,10 @@ def test_a_copied_workspace_with_its_cache_is_up_to_date(two, cli, tmp_path, tmp
     spec = copy / doc_rel(BLUEPRINT, "spec")
     spec.write_text(spec.read_text() + "\nEdited in the clone.\n")
     assert ran(build(cli)) == {
-        f"validate:{BLUEPRINT}/spec",
-        f"session:{BLUEPRINT}",
+        f"validate:{BLUEPRINT}",
         f"compile:{BLUEPRINT}",
         f"compile:{FEAT}",
-        f"session:{FEAT}",
+        f"validate:{FEAT}",
     }
     monkeypatch.chdir(tmp_path)
     assert_nothing_ran(build(cli))
@@ -422,7 +431,7 @@ def test_two_concurrent_builds_agree_and_leave_a_valid_db(ws, cli, tmp_path):
     # The lock serialised them: one built, the other found everything up to date.
     assert sorted(r["summary"]["ran"] for r in reports) == [0, reports[0]["summary"]["tasks"]]
     assert reports[0]["findings"] == reports[1]["findings"]
-    assert "validate:s00/spec" in db_tasks(tmp_path / DB)
+    assert "validate:s00" in db_tasks(tmp_path / DB)
     assert_nothing_ran(build(cli, codes=(codes[0],)))
 
 
@@ -445,10 +454,9 @@ def test_a_garbage_dependency_db_warns_once_and_rebuilds(two, cli, tmp_path):
     "target",
     [
         f"{RESULTS}/_project.json",
-        f"{RESULTS}/{FEAT}/_session.json",
-        f"{RESULTS}/{FEAT}/plan.json",
+        result_rel(FEAT),
     ],
-    ids=["project-result", "session-result", "stage-result"],
+    ids=["project-result", "session-result"],
 )
 def test_a_garbage_result_file_is_rebuilt_transparently(two, cli, tmp_path, target):
     before = json.loads((tmp_path / target).read_text())
@@ -570,7 +578,11 @@ def test_a_terminal_sees_one_line_redrawn(ws, cli, monkeypatch):
     shown = terminal.getvalue()
     frames = shown.split("\r\033[K")
     assert re.fullmatch(r"\[1/\d+\] \S+ \(\d+ s\)", frames[1])
-    assert frames[-1] == "" and len(frames) > 10, "the line is cleared once the build is done"
+    assert frames[0] == "" and frames[-1] == "", "the line is cleared once the build is done"
+    # Redrawn once per task (drawing is not throttled here), done counting up to the total.
+    total = len(frames) - 2
+    assert total >= 5  # a validate, compile, registry, state and meta task at least
+    assert [f.split("]", 1)[0] for f in frames[1:-1]] == [f"[{i}/{total}" for i in range(1, total + 1)]
 
 
 HAMMER = """

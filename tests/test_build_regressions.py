@@ -37,7 +37,7 @@ def test_editing_one_session_keeps_every_other_session_watched(tmp_path):
     spec_a.write_text(spec_a.read_text() + "\nMore.\n")
     first = build_in_process(root)
     # feat-a's later stages turn stale, which meta.md shows.
-    assert first["ran"] == {"validate:feat-a/spec", "session:feat-a", "compile:feat-a", "meta"}
+    assert first["ran"] == {"validate:feat-a", "compile:feat-a", "meta"}
     spec_b = doc_path(root, "feat-b", 2)
     spec_b.write_text(spec_b.read_text().replace("## Acceptance Criteria", "## Criteria"))
     second = build_in_process(root)
@@ -119,7 +119,7 @@ def test_an_edit_saved_during_a_build_is_seen_by_the_next_one(tmp_path, monkeypa
     assert any("changed while the build ran" in w for w in first["warnings"])
     monkeypatch.setattr(engine, "check_document", real)
     second = build_in_process(root)
-    assert "validate:feat-a/spec" in second["ran"]
+    assert "validate:feat-a" in second["ran"]
     assert second["code"] == 1
     assert any(rule == "IDSE-A003" and "feat-a" in path for rule, _, path, _, _ in second["findings"])
     check_step(root, tmp_path / "clean", "after the racing edit")

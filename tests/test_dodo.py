@@ -11,14 +11,12 @@ from pathlib import Path
 import pytest
 from helpers import db_tasks
 
-from idse_orchestrator.stages import STAGE_NAMES
-
 DODO = Path(__file__).resolve().parents[1] / "dodo.py"
 PROJECT = "demo"
 BLUEPRINT = "__blueprint__"
 FEAT = "feat"
 DB = f".idse/.cache/{PROJECT}.doit.sqlite"
-FAMILIES = {"validate", "session", "registry", "state"}
+FAMILIES = {"validate", "registry", "state", "meta", "agents", "compile"}
 
 
 def doit(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -30,7 +28,7 @@ def doit(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def all_tasks() -> set[str]:
     names = {"registry", "state", "meta"}
     for s in (BLUEPRINT, FEAT):
-        names |= {f"validate:{s}/{stage}" for stage in STAGE_NAMES} | {f"session:{s}", f"compile:{s}"}
+        names |= {f"validate:{s}", f"compile:{s}"}
     return names
 
 
@@ -61,7 +59,7 @@ def test_doit_list_shows_the_task_families(repo):
     result = doit(repo, "list")
     assert result.returncode == 0, result.stderr
     listed = {line.split()[0] for line in result.stdout.splitlines() if line.strip()}
-    assert listed >= FAMILIES
+    assert listed == FAMILIES
     everything = doit(repo, "list", "--all")
     assert everything.returncode == 0, everything.stderr
     listed_all = {line.split()[0] for line in everything.stdout.splitlines() if line.strip()}
@@ -73,7 +71,7 @@ def test_doit_then_idse_build_share_the_db(repo, cli):
     result = doit(repo)
     assert result.returncode == 0, result.stdout + result.stderr
     assert executed(result.stdout) >= all_tasks()
-    assert (repo / ".idse/.cache/results" / PROJECT / FEAT / "spec.json").is_file()
+    assert (repo / ".idse/.cache/results" / PROJECT / "sessions" / f"{FEAT}.json").is_file()
     assert db_tasks(repo / DB)
 
     report = build_json(cli)
@@ -97,11 +95,10 @@ def test_idse_build_then_doit_is_up_to_date_and_edits_are_seen_by_both(repo, cli
     result = doit(repo)
     assert result.returncode == 0
     assert executed(result.stdout) == {
-        f"validate:{BLUEPRINT}/spec",
-        f"session:{BLUEPRINT}",
+        f"validate:{BLUEPRINT}",
         f"compile:{BLUEPRINT}",
         f"compile:{FEAT}",
-        f"session:{FEAT}",  # feat's Agent Profile check merges the blueprint's
+        f"validate:{FEAT}",  # feat's Agent Profile check merges the blueprint's
         "meta",  # the blueprint's findings changed (its spec is no longer the untouched template)
     }
     assert build_json(cli)["summary"]["ran"] == 0

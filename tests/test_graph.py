@@ -22,6 +22,11 @@ def doc_rel(session: str, stage: str) -> str:
     return f"{SESSIONS}/{session}/{BY_NAME[stage].relpath}"
 
 
+def result_rel(session: str) -> str:
+    """The one result file of ``validate:<session>``."""
+    return f"{RESULTS}/sessions/{session}.json"
+
+
 def graph(cli, *args: str) -> str:
     result = cli("graph", *args)
     assert result.exit_code == 0, result.stderr
@@ -274,28 +279,31 @@ def test_detail_graph_has_every_task_and_file_and_directed_edges(two, cli):
     tasks = {i for i, k in kinds.items() if k == "task"}
     assert tasks == {t["name"] for t in build["tasks"]}
 
+    labels = {n["id"]: n["label"] for n in model["nodes"]}
     for session in (BLUEPRINT, FEAT):
-        for stage in STAGE_NAMES:
-            task = f"validate:{session}/{stage}"
-            result = f"{RESULTS}/{session}/{stage}.json"
-            assert (doc_rel(session, stage), task) in edges  # file -> task
-            assert (task, result) in edges  # task -> file
-            # The session check runs after each validation and reruns when a document changes.
-            assert (task, f"session:{session}") in edges
-            assert (doc_rel(session, stage), f"session:{session}") in edges
-            assert kinds[doc_rel(session, stage)] == kinds[result] == "file"
-        assert (f"session:{session}", f"{RESULTS}/{session}/_session.json") in edges
+        task, result = f"validate:{session}", result_rel(session)
+        metadata = f"{SESSIONS}/{session}/metadata/session.json"
+        # One task per session reads its seven documents and its metadata (file -> task) ...
+        reads = {doc_rel(session, stage) for stage in STAGE_NAMES} | {metadata}
+        if session == FEAT:
+            reads.add(doc_rel(BLUEPRINT, "spec"))  # feat's Agent Profile takes the blueprint's as defaults
+        assert {a for a, b in edges if b == task} == reads
+        assert all(kinds[f] == "file" for f in reads)
+        # ... and writes one result and the tracked baselines (task -> file).
         baselines = f".idse/projects/{PROJECT}/sessions/{session}/metadata/baselines.json"
-        assert (f"session:{session}", baselines) in edges
+        assert {b for a, b in edges if a == task} >= {result, baselines}
+        assert kinds[result] == "file" and labels[result] == "result" and labels[task] == "validate"
         # meta.md reads every session's result by content.
-        assert (f"{RESULTS}/{session}/_session.json", "meta") in edges
-    assert (f"session:{FEAT}", "state") in edges
+        assert (result, "meta") in edges and (task, "meta") in edges
+    # No result file per document.
+    assert not any(i.startswith(f"{RESULTS}/{s}/") for i in kinds for s in (BLUEPRINT, FEAT))
+    assert (f"validate:{FEAT}", "state") in edges and (result_rel(FEAT), "state") in edges
     assert ("compile:" + FEAT, f".idse/projects/{PROJECT}/build/agents/{FEAT}.profile.yaml") in edges
     assert ("state", f".idse/projects/{PROJECT}/session_state.json") in edges
     assert ("meta", f".idse/projects/{PROJECT}/meta.md") in edges
     assert ("registry", f"{RESULTS}/_project.json") in edges
     bp_spec = doc_rel(BLUEPRINT, "spec")
-    assert (bp_spec, f"compile:{FEAT}") in edges and (bp_spec, f"session:{FEAT}") in edges
+    assert (bp_spec, f"compile:{FEAT}") in edges and (bp_spec, f"validate:{FEAT}") in edges
 
 
 def test_the_default_graph_is_the_readable_one(two, cli):
@@ -309,29 +317,43 @@ def test_the_default_graph_is_the_readable_one(two, cli):
     }
     assert not any(i.startswith(".idse/.cache/") for i in nodes)
     # Short labels, and each node knows its session (None: project-wide).
-    assert nodes[f"validate:{FEAT}/spec"]["label"] == "validate spec"
-    assert nodes[f"session:{FEAT}"]["label"] == "check session"
+    assert nodes[f"validate:{FEAT}"]["label"] == "validate"
+    assert nodes[f"validate:{FEAT}"]["session"] == FEAT
     assert nodes[doc_rel(FEAT, "spec")]["label"] == "specs/spec.md"
     assert nodes[doc_rel(FEAT, "spec")]["session"] == FEAT
     assert nodes["state"]["session"] is None
     assert nodes[".idse/projects/demo/meta.md"]["label"] == "meta.md"
     assert all(len(n["label"]) <= 40 for n in model["nodes"])
     for session in (BLUEPRINT, FEAT):
-        for stage in STAGE_NAMES:
-            assert (doc_rel(session, stage), f"validate:{session}/{stage}") in edges
-            assert (f"validate:{session}/{stage}", f"session:{session}") in edges
-            # Implied by the path through the stage's validation: not drawn twice.
-            assert (doc_rel(session, stage), f"session:{session}") not in edges
+        task = f"validate:{session}"
         metadata = f"{SESSIONS}/{session}/metadata/session.json"
-        assert (metadata, f"session:{session}") in edges, "the metadata feeds the session check, once"
-        assert not any(a == metadata and b.startswith("validate:") for a, b in edges)
+        docs = {doc_rel(session, stage) for stage in STAGE_NAMES}
+        # A session's documents and metadata feed its validation; nothing of another session does.
+        assert {a for a, b in edges if b == task} == docs | {metadata}
+        # Implied by the path through the session's validation (which runs first): not drawn twice.
+        assert {b for a, b in edges if a == metadata} == {task}, "the metadata feeds the validation, once"
+        assert not any(a in docs and b in ("meta", "state") for a, b in edges)
+        assert (task, "meta") in edges
+    assert (f"validate:{FEAT}", "state") in edges and (f"validate:{BLUEPRINT}", "state") not in edges
     # The blueprint's spec fans out to every feature's Agent Profile: drawn once, with a note.
     bp_spec = doc_rel(BLUEPRINT, "spec")
-    assert (bp_spec, f"compile:{FEAT}") not in edges and (bp_spec, f"session:{FEAT}") not in edges
+    assert (bp_spec, f"compile:{FEAT}") not in edges and (bp_spec, f"validate:{FEAT}") not in edges
     fan = [n for n in model["nodes"] if n["kind"] == "note"]
     assert [n["label"] for n in fan] == ["Agent Profile defaults of 1 session"]
     assert [e for e in model["edges"] if e["to"] == fan[0]["id"]] == [{"from": bp_spec, "to": fan[0]["id"]}]
-    assert len(model["edges"]) < len(detail["edges"]) * 0.7
+    # Every edge left out of the detail graph is a cache file's, the blueprint's fan-out, or one
+    # implied by a path through a task that reads the file and runs before: nothing else is lost.
+    full = {(e["from"], e["to"]) for e in detail["edges"]}
+    assert edges - full == {(bp_spec, fan[0]["id"])}
+    left_out = full - edges
+    implied = {(a, b) for a, b in left_out if any((a, t) in full and (t, b) in full for t in nodes)}
+    fanned = {(a, b) for a, b in left_out if a == bp_spec and b.endswith(f":{FEAT}")}
+    cache = {(a, b) for a, b in left_out if ".idse/.cache/" in a + b}
+    assert fanned == {(bp_spec, f"compile:{FEAT}"), (bp_spec, f"validate:{FEAT}")}
+    assert left_out == implied | fanned | cache
+    assert (f"{SESSIONS}/{FEAT}/metadata/session.json", "meta") in implied  # through validate:feat
+    assert (f".idse/projects/{PROJECT}/agent_registry.json", "state") in implied  # through registry
+    assert len(model["edges"]) < len(detail["edges"])
 
 
 # ----------------------------------------------------------------------------------------------- DOT
@@ -345,7 +367,8 @@ def test_dot_output_parses_and_matches_the_json_graph(two, cli, detail):
     assert nodes == {n["id"] for n in model["nodes"]}
     assert sorted(edges) == sorted((e["from"], e["to"]) for e in model["edges"])
     assert text.count("subgraph cluster_") == 2, "one cluster per session"
-    assert 'label="validate spec"' in text
+    assert 'label="validate"' in text
+    assert ('label="result"' in text) == bool(detail), "result files are drawn with --detail only"
     with_status = graph(cli, "--format", "dot", "--status", *detail)
     assert check_dot(with_status)[0] == nodes
 
@@ -406,7 +429,7 @@ def _many_sessions(two, count: int) -> list[dict]:
             text = json.dumps({k: v for k, v in t.items() if k != "actions"})
             text = text.replace(f"/{FEAT}/", f"/{sid}/").replace(f":{FEAT}", f":{sid}")
             text = text.replace(f'"{FEAT}"', f'"{sid}"').replace(f"{FEAT}.profile", f"{sid}.profile")
-            text = text.replace(f'"{FEAT}/', f'"{sid}/')
+            text = text.replace(f"/{FEAT}.json", f"/{sid}.json")  # its result file
             out.append(json.loads(text))
     return out
 
@@ -421,7 +444,7 @@ def test_fifteen_sessions_fit_mermaid_without_collapsing(two):
     assert len(chart.clusters) == 17
 
 
-@pytest.mark.parametrize("count", [40, 1000])
+@pytest.mark.parametrize("count", [50, 1000])
 def test_mermaid_stays_within_its_limits_by_collapsing_sessions(two, count):
     from idse_orchestrator.engine.graph import graph_model, render
 
@@ -438,7 +461,7 @@ def test_mermaid_stays_within_its_limits_by_collapsing_sessions(two, count):
         assert any(label.startswith("more than") or "more sessions" in label for label in collapsed)
     # DOT gets the whole graph, every session drawn.
     nodes, edges = parse_dot(render("dot", model))
-    assert len(edges) == len(model["edges"]) and f"validate:s{count - 1:04d}/spec" in nodes
+    assert len(edges) == len(model["edges"]) and f"validate:s{count - 1:04d}" in nodes
 
 
 def test_a_small_graph_is_not_collapsed(two, cli):
@@ -455,31 +478,29 @@ def test_status_marks_up_to_date_stale_and_failed(two, cli, tmp_path):
     spec = tmp_path / doc_rel(FEAT, "spec")
     spec.write_text(spec.read_text() + "\nEdited.\n")
     statuses = task_statuses(cli)
-    assert statuses[f"validate:{FEAT}/spec"] == "stale"
-    assert statuses[f"validate:{BLUEPRINT}/spec"] == "up-to-date"
-    assert all(
-        statuses[f"validate:{s}/{st}"] == "up-to-date"
-        for s in (BLUEPRINT, FEAT)
-        for st in STAGE_NAMES
-        if (s, st) != (FEAT, "spec")
-    )
+    # What reads feat's spec is stale, and so is what reads feat's result (it may change); the
+    # blueprint's tasks and the registry check are not.
+    stale = {name for name, status in statuses.items() if status == "stale"}
+    assert stale == {f"validate:{FEAT}", f"compile:{FEAT}", "state", "meta"}
+    assert statuses[f"validate:{BLUEPRINT}"] == statuses[f"compile:{BLUEPRINT}"] == "up-to-date"
+    assert statuses["registry"] == "up-to-date"
 
     def mermaid_classes() -> dict[str, str]:
         return Mermaid(graph(cli, "--status")).by_id(graph_json(cli, "--status"))[2]
 
     classes = mermaid_classes()
-    assert classes[f"validate:{FEAT}/spec"] == "stale"
-    assert classes[f"validate:{FEAT}/plan"] == "up_to_date"
+    assert classes[f"validate:{FEAT}"] == "stale"
+    assert classes[f"validate:{BLUEPRINT}"] == "up_to_date"
 
     # A task that cannot write its result fails, and the graph says so until it succeeds.
-    target = tmp_path / RESULTS / FEAT / "spec.json"
+    target = tmp_path / result_rel(FEAT)
     target.unlink()
     target.mkdir()
     assert cli("build").exit_code == 1
     statuses = task_statuses(cli)
-    assert statuses[f"validate:{FEAT}/spec"] == "failed"
-    assert statuses[f"validate:{FEAT}/plan"] == "up-to-date"
-    assert mermaid_classes()[f"validate:{FEAT}/spec"] == "failed"
+    assert statuses[f"validate:{FEAT}"] == "failed"
+    assert statuses[f"validate:{BLUEPRINT}"] == "up-to-date"
+    assert mermaid_classes()[f"validate:{FEAT}"] == "failed"
     assert '"#f8d7da"' in graph(cli, "--format", "dot", "--status")
 
     target.rmdir()
@@ -498,17 +519,13 @@ def test_session_restricts_the_graph(two, cli):
     model = graph_json(cli, "--session", BLUEPRINT)
     ids = {n["id"] for n in model["nodes"]}
     tasks = {n["id"] for n in model["nodes"] if n["kind"] == "task"}
-    assert tasks == {f"validate:{BLUEPRINT}/{s}" for s in STAGE_NAMES} | {
-        f"session:{BLUEPRINT}",
-        f"compile:{BLUEPRINT}",
-        "registry",
-    }
+    assert tasks == {f"validate:{BLUEPRINT}", f"compile:{BLUEPRINT}", "registry"}
     assert not any(f"/{FEAT}/" in i or i.endswith(f":{FEAT}") for i in ids)
 
     feat = graph_json(cli, "-s", FEAT, "--status", "--detail")
     feat_tasks = {n["id"] for n in feat["nodes"] if n["kind"] == "task"}
     # A graph (or build) of some sessions leaves the project-wide session_state.json alone.
-    assert "state" not in feat_tasks and "meta" not in feat_tasks and f"session:{FEAT}" in feat_tasks
+    assert "state" not in feat_tasks and "meta" not in feat_tasks and f"validate:{FEAT}" in feat_tasks
     # The only blueprint node is its spec: feat's Agent Profile takes the blueprint's as defaults.
     blueprint_spec = f".idse/projects/demo/sessions/{BLUEPRINT}/specs/spec.md"
     assert [n["id"] for n in feat["nodes"] if BLUEPRINT in n["id"]] == [blueprint_spec]
@@ -547,7 +564,7 @@ def test_svg_and_png_are_rendered_by_graphviz(two, cli, tmp_path):
     svg = tmp_path / "g.svg"
     assert cli("graph", "--format", "svg", "-o", str(svg)).exit_code == 0
     text = svg.read_text()
-    assert "<svg" in text and "validate spec" in text and "cluster" in text
+    assert "<svg" in text and ">validate</text>" in text and "cluster" in text
     png = tmp_path / "g.png"
     assert cli("graph", "--format", "png", "-o", str(png), "--status").exit_code == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

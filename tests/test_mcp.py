@@ -200,8 +200,8 @@ def test_spawn_accept_explain_and_compile(ws, cli, tmp_path):
         assert error and data["exit_code"] == 2  # a pending stage cannot be accepted, as under the CLI
         data, error, _ = await call(client, "accept", {"all": True, "session": "checkout"})
         assert not error and data == {"session": "checkout", "accepted": {}}
-        data, error, _ = await call(client, "explain", {"task": "validate:checkout/spec"})
-        assert not error and data["task"] == "validate:checkout/spec"
+        data, error, _ = await call(client, "explain", {"task": "validate:checkout"})
+        assert not error and data["task"] == "validate:checkout"
         explained.append(data)
         data, error, _ = await call(client, "compile_agent_spec", {"dry_run": True, "session": "checkout"})
         # The template's profile is not filled in yet: the compiler's own one-line error, exit 1.
@@ -209,7 +209,7 @@ def test_spawn_accept_explain_and_compile(ws, cli, tmp_path):
 
     with_server(tmp_path, body)
     assert cli_json(cli, "sessions", "--json")["sessions"][-1]["id"] == "checkout"
-    assert explained == [cli_json(cli, "build", "--explain", "validate:checkout/spec", "--json")]
+    assert explained == [cli_json(cli, "build", "--explain", "validate:checkout", "--json")]
 
 
 def test_resources_are_the_documents_and_the_rule_set(ws, cli, tmp_path):

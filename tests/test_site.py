@@ -183,7 +183,19 @@ def test_the_default_folder_and_the_layout_without_graphviz(project, cli, tmp_pa
     assert str(out / "index.html") in result.stdout
     text = (out / "sessions/feat.html").read_text()
     svg = text[text.index("<svg") : text.index("</svg>")]
-    assert "<rect" in svg and ">validate spec<" in svg and "marker-end" in svg
+    assert "<rect" in svg and ">validate<" in svg and "marker-end" in svg
+    # Documents are coloured by their stage's status (feat's stages after its spec are stale).
+    from idse_orchestrator.views.svg import STYLE
+
+    def fill(node_id: str) -> str:
+        found = re.search(rf'<title>{re.escape(node_id)}</title><rect [^>]*fill="([^"]+)"', svg)
+        assert found is not None, node_id
+        return found.group(1)
+
+    feat_doc = f"{PROJ}/sessions/feat/{{}}"
+    assert fill(feat_doc.format(BY_NAME["spec"].relpath)) == STYLE["complete"][0]
+    assert fill(feat_doc.format(BY_NAME["plan"].relpath)) == STYLE["stale"][0]
+    assert fill("validate:feat") == STYLE["task"][0]
 
 
 def test_site_outside_a_workspace_is_a_usage_error(cli, tmp_path):

@@ -430,7 +430,7 @@ def test_second_validate_reparses_nothing(clean, cli, monkeypatch):
     first = cli("validate", "--all")
     assert first.exit_code == 1
     before = result_files(clean)
-    assert len(before) == 7 + 2  # one per artifact, the session and the project
+    assert len(before) == 1 + 1  # one per session and one for the project
 
     calls: list[int] = []
     real_parse = markdown.parse
@@ -449,9 +449,9 @@ def test_second_validate_reparses_nothing(clean, cli, monkeypatch):
 
     build = cli("build", "--json")
     tasks = {t["name"]: t["status"] for t in json.loads(build.stdout)["tasks"]}
-    families = ("validate", "session", "registry")
+    families = ("validate", "registry")
     checks = {name: s for name, s in tasks.items() if name.split(":")[0] in families}
-    assert len(checks) == 7 + 2
+    assert set(checks) == {f"validate:{BLUEPRINT}", "registry"}
     assert set(checks.values()) == {"up-to-date"}
 
     # The counter does see parsing when there is something to re-check.
@@ -460,15 +460,18 @@ def test_second_validate_reparses_nothing(clean, cli, monkeypatch):
     assert calls
 
 
-def test_editing_one_document_reruns_only_its_check(clean, cli):
-    assert cli("validate").exit_code == 0
+def test_editing_one_document_reruns_only_its_sessions_check(clean, cli):
+    assert cli("session", "create", "other").exit_code == 0
+    assert cli("session", "switch", BLUEPRINT).exit_code == 0
+    assert cli("validate", "--all").exit_code == 0
     before = result_files(clean)
+    mine, other = f"demo/sessions/{BLUEPRINT}.json", "demo/sessions/other.json"
+    assert set(before) == {mine, other, "demo/_project.json"}  # one result per session, none per document
     edit_section(clean, "tasks", "Tasks", "- oops\n\n")
-    assert cli("validate").exit_code == 1
+    assert cli("validate", "--all").exit_code == 1
     after = result_files(clean)
     changed = {k for k in before if before[k] != after[k]}
-    assert f"demo/{BLUEPRINT}/tasks.json" in changed
-    assert not {f"demo/{BLUEPRINT}/{s}.json" for s in STAGE_NAMES if s != "tasks"} & changed
+    assert changed == {mine}
 
 
 def test_same_size_edit_right_after_a_run_is_noticed(clean, cli):

@@ -103,8 +103,9 @@ def test_absurdly_nested_json_is_bad_input_not_a_crash(repo, rel):
 def test_damaged_cache_contents_are_moved_aside_and_rebuilt(repo):
     assert idse(repo, "build").returncode == 0
     cache = repo / ".idse/.cache"
-    result_file = cache / "results/demo/__blueprint__/spec.json"
-    result_file.write_text(json.dumps({"schema": 1, "findings": "not a list", "status": 7}))
+    result_file = cache / "results/demo/sessions/__blueprint__.json"
+    assert result_file.is_file()
+    result_file.write_text(json.dumps({"schema": 1, "findings": "not a list", "statuses": 7}))
     conn = sqlite3.connect(cache / "demo.index.sqlite")
     conn.executescript("drop table owners; create table owners (x int);")
     conn.close()
