@@ -177,9 +177,13 @@ def run_cli(root: Path, *args: str) -> int:
         os.chdir(previous)
 
 
-def killed_build(root: Path, delay: float) -> None:
-    """`idse build` in a real process, killed with SIGKILL after ``delay`` seconds."""
-    code = "import sys; from idse_orchestrator.cli import run; sys.exit(run(['build']))"
+def killed_build(root: Path, delay: float, jobs: int = 1) -> None:
+    """`idse build` (its sessions split across ``jobs`` processes, however few) in a real process,
+    killed with SIGKILL after ``delay`` seconds."""
+    code = (
+        "import sys; from idse_orchestrator.cli import run; from idse_orchestrator.engine import parallel;"
+        f" parallel.MIN_OWNERS_PER_JOB = 1; sys.exit(run(['build', '--jobs', '{jobs}']))"
+    )
     proc = subprocess.Popen(
         [sys.executable, "-c", code],
         cwd=root,

@@ -493,8 +493,8 @@ def test_jobs_2_gives_the_same_results_as_jobs_1(two, cli, tmp_path, tmp_path_fa
 
 
 def test_jobs_2_on_many_sessions_writes_what_jobs_1_writes(ws, cli, tmp_path, tmp_path_factory, monkeypatch):
-    """Workers check (and write the results of) sessions from the end while the build works from
-    the front: cold and after edits, every result, derived file and report is that of --jobs 1."""
+    """The sessions' tasks split across two processes: cold and after edits, every result, derived
+    file and report is that of --jobs 1, and no copy of the dependency database is left behind."""
     sessions = [f"s{i:02d}" for i in range(16)]
     for sid in sessions:
         assert cli("session", "create", sid).exit_code == 0
@@ -526,6 +526,7 @@ def test_jobs_2_on_many_sessions_writes_what_jobs_1_writes(ws, cli, tmp_path, tm
         assert reports["1"]["summary"] == reports["2"]["summary"], step
         assert trees["1"] == trees["2"], step
         assert files["1"] == files["2"], step
+        assert not list((copies["2"] / CACHE).glob("*.job*")), step
 
     both("cold")
     for copy in copies.values():
@@ -589,6 +590,8 @@ HAMMER = """
 import shutil, sys
 from pathlib import Path
 from idse_orchestrator.cli import run
+from idse_orchestrator.engine import parallel
+parallel.MIN_OWNERS_PER_JOB = 1  # five sessions: split them anyway
 root = Path.cwd()
 for i in range(60):
     if i % 3 == 0:
@@ -602,12 +605,55 @@ print("done")
 
 @pytest.mark.slow
 def test_jobs_2_builds_in_a_row_never_hang(ws, cli, tmp_path):
-    """Sixty --jobs 2 builds, cold and incremental, in one process: each ends (its workers are
-    stopped whatever they are doing). Found by the differential soak: a build once waited forever
-    for a worker stopped while it held off the stop signal."""
+    """Sixty --jobs 2 builds, cold and incremental, in one process: each ends and its workers with
+    it. Found by the differential soak: a build once waited forever for a worker stopped while it
+    held off the stop signal."""
     for sid in ("s0", "s1", "s2", "s3"):
         assert cli("session", "create", sid).exit_code == 0
     out = subprocess.run(
         [sys.executable, "-c", HAMMER], cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
     assert out.returncode == 0 and "done" in out.stdout, out.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_jobs_build_leaves_a_cache_the_next_build_completes(
+    ws, cli, tmp_path, tmp_path_factory, monkeypatch
+):
+    """Ctrl-C reaches the build and its workers (one process group): the build stops with 130 and no
+    worker or copy of the dependency database is left; the next build gives what a clean one gives."""
+    import signal
+
+    for i in range(24):
+        assert cli("session", "create", f"s{i:02d}").exit_code == 0
+    clean = tmp_path_factory.mktemp("clean")
+    shutil.copytree(tmp_path, clean, dirs_exist_ok=True)
+    code = "import sys; from idse_orchestrator.cli import run; sys.exit(run(['build', '--jobs', '2']))"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    results = tmp_path / RESULTS / "sessions"
+    while time.monotonic() < deadline and proc.poll() is None:
+        if results.is_dir() and len(list(results.glob("*.json"))) >= 3:
+            break
+        time.sleep(0.01)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode in (0, 130), err  # 0: it had finished already (a very fast machine)
+    assert "Traceback" not in err, err
+    time.sleep(0.5)
+    left = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert not left, "no worker outlives the build"
+    assert not list((tmp_path / CACHE).glob("*.job*"))
+    after = build(cli, "--jobs", "2")
+    monkeypatch.chdir(clean)
+    fresh = build(cli)
+    assert after["findings"] == fresh["findings"]
+    assert results_tree(tmp_path) == results_tree(clean)

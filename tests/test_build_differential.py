@@ -269,7 +269,7 @@ class BuildMachine(RuleBasedStateMachine):
         if path.is_file():
             self.counter += 1
             path.write_text(path.read_text("utf-8") + f"\nBefore kill {self.counter}.\n", "utf-8")
-        killed_build(self.root, delay)
+        killed_build(self.root, delay, getattr(self, "jobs", 1))
         self.step(f"kill -9 after {delay:.2f}s")
 
 
