@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from idse_orchestrator.agents.profile import PROVENANCE_FIELDS, AgentProfileSpec, document_fields
@@ -38,8 +38,15 @@ class ProfileBlock:
     data: dict[str, Any]
     line: int  # line of the opening ```yaml fence
     content_line: int  # line of the block's first YAML line
-    key_lines: dict[str, int]  # top-level key -> line
+    content: str  # the block's YAML text
     sha256: str  # of the block's YAML text
+
+    @cached_property
+    def key_lines(self) -> dict[str, int]:
+        """Top-level key -> line; asked only to place a compile error, so worked out then."""
+
+        root, _ = _compose(self.content, pure=True)
+        return {str(k.value): self.content_line + k.start_mark.line for k, _ in root.value}
 
 
 @dataclass(frozen=True)
@@ -205,6 +212,28 @@ def _check_mapping(data: dict[Any, Any], root: yaml.MappingNode, base: int) -> l
     return problems
 
 
+def _compose(text: str, *, pure: bool = False) -> tuple[yaml.MappingNode, bool]:
+    """The block's node tree, and whether its marks are the pure composer's.
+
+    Whether the block has a problem depends on its nodes alone, which LibYAML's composer builds
+    three times faster and alike for the input ``yamlsafe`` also lets it load (no anchors, aliases,
+    tabs or directives); its marks differ for some empty values, so lines come from the pure one."""
+    import yaml
+
+    loader = None if pure else getattr(yaml, "CSafeLoader", None)
+    if loader is not None and not any(c in text for c in "&*\t%"):
+        try:
+            root = yaml.compose(text, Loader=loader)
+        except yaml.YAMLError:
+            pass
+        else:
+            if isinstance(root, yaml.MappingNode):
+                return root, False
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    assert isinstance(root, yaml.MappingNode)  # safe_load gave a dict, so the root is a mapping
+    return root, True
+
+
 def extract_profile_block(text: str) -> ProfileBlock | ProfileProblem:
     """Find, parse and check the profile block of a spec's text. Pure: no I/O, lines are file lines.
     The result is read-only: a spec's block is extracted once per process however often asked."""
@@ -213,7 +242,6 @@ def extract_profile_block(text: str) -> ProfileBlock | ProfileProblem:
 
 @lru_cache(maxsize=32)
 def _extract(text: str) -> ProfileBlock | ProfileProblem:
-    import yaml
 
     from idse_orchestrator.markdown import parse
     from idse_orchestrator.templating import sha256_text
@@ -250,15 +278,14 @@ def _extract(text: str) -> ProfileBlock | ProfileProblem:
                 ),
             )
         )
-    root = yaml.compose(fence.content, Loader=yaml.SafeLoader)
-    assert isinstance(root, yaml.MappingNode)  # safe_load gave a dict, so the root is a mapping
-    key_lines: dict[str, int] = {}
-    for key_node, _ in root.value:
-        key_lines[str(key_node.value)] = base + key_node.start_mark.line
-    block = ProfileBlock(
-        {str(k): v for k, v in data.items()}, fence.start, base, key_lines, sha256_text(fence.content)
-    )
+    root, exact = _compose(fence.content)
     problems = _check_mapping(data, root, base)
+    if problems and not exact:
+        # Problems are reported at their lines: those come from the pure composer's marks.
+        problems = _check_mapping(data, _compose(fence.content, pure=True)[0], base)
+    block = ProfileBlock(
+        {str(k): v for k, v in data.items()}, fence.start, base, fence.content, sha256_text(fence.content)
+    )
     if problems:
         return ProfileProblem(tuple(sorted(problems, key=lambda p: p.line)), block)
     return block
