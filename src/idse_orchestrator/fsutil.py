@@ -253,14 +253,13 @@ def read_text(path: Path, *, limit: int = MAX_DOCUMENT_BYTES) -> str:
 
     try:
         real = confined(path)
-        mode = real.stat().st_mode
-        if stat_.S_ISDIR(mode):
+        st = os.stat(real)
+        if stat_.S_ISDIR(st.st_mode):
             raise BadFile(path, "is a directory, expected a file")
-        if not stat_.S_ISREG(mode):
+        if not stat_.S_ISREG(st.st_mode):
             # A FIFO or device would block or stream forever.
             raise BadFile(path, "is not a regular file")
-        with real.open("rb") as fh:
-            data = fh.read(limit + 1)
+        data = _read_up_to(real, limit + 1, st.st_size)
     except FileNotFoundError:
         raise BadFile(path, "does not exist") from None
     except PermissionError:
@@ -278,6 +277,27 @@ def read_text(path: Path, *, limit: int = MAX_DOCUMENT_BYTES) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise BadFile(path, f"is not valid UTF-8 (line {line})") from None
+
+
+def _read_up_to(path: Path, most: int, size: int) -> bytes:
+    """At most ``most`` bytes of a regular file of ``size`` bytes (as stat'ed just before), in as
+    few system calls as it takes: a build reads thousands of small files, and a buffered file
+    object costs three more calls per file than open, read and close."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        chunks: list[bytes] = []
+        total = 0
+        while total < most:
+            chunk = os.read(fd, most - total)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total >= size and len(chunk) < most - total + len(chunk):
+                break  # a short read past the stat'ed size: the end of a regular file
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def human_size(n: int) -> str:
