@@ -310,22 +310,39 @@ def _run(
     ``generate``: only these families' tasks (the rows still stand for all of ``options.families``);
     ``keep``: owners whose rows stay as they are although this run has no task of theirs;
     ``written``: files an earlier run of this build wrote (recorded as exact, like this run's)."""
-    from idse_orchestrator.engine import reconcile
+    from idse_orchestrator.engine import parallel, reconcile
     from idse_orchestrator.engine.outputs import fingerprint
 
     families, warn = options.families, options.warn
     made = families if generate is None else generate
-    result = reconcile.run(
-        ctx,
-        families,
-        lambda: list(generator(ctx, made)()),
-        dep_file(ctx),
-        {} if PROJECT_OWNER in keep else {PROJECT_OWNER: project_files(ctx)},
-        jobs=options.jobs,
-        force=options.force,
-        progress=options.progress,
-        want_reasons=options.want_reasons,
-    )
+    extra = {} if PROJECT_OWNER in keep else {PROJECT_OWNER: project_files(ctx)}
+
+    def run_part(
+        sessions: tuple[str, ...], db: str, progress: parallel.Progress | None
+    ) -> reconcile.RunResult:
+        part = ctx.replace(sessions=sessions)
+        return reconcile.run(
+            part,
+            families,
+            lambda: list(generator(part, made)()),
+            db,
+            extra,
+            jobs=1,
+            force=options.force,
+            progress=progress,
+            want_reasons=options.want_reasons,
+        )
+
+    if (
+        not extra
+        and set(made) <= set(SESSION_FAMILIES)
+        and parallel.worth_it(len(ctx.sessions), options.jobs)
+    ):
+        # Only sessions' tasks: independent parts, one process each (see ``parallel``).
+        parts = parallel.split(ctx.sessions, options.jobs)
+        result = parallel.run_parts(parts, run_part, dep_file(ctx), options.progress)
+    else:
+        result = run_part(ctx.sessions, dep_file(ctx), options.progress)
     for path in result.moved:
         warn(f"{path} changed while the build ran; what depends on it is checked again next build")
     warn_regenerated(result.outcomes, warn)

@@ -94,7 +94,6 @@ def run(
     progress: Callable[[int, int, str], None] | None,
     want_reasons: bool,
 ) -> RunResult:
-    from idse_orchestrator.engine import parallel
     from idse_orchestrator.engine.doit_adapter import run_tasks
     from idse_orchestrator.engine.doit_state import forget_tasks
     from idse_orchestrator.memo import build_scope
@@ -106,26 +105,18 @@ def run(
     before = _snapshot(set().union(*files.values()) if files else set())
 
     order = execution_order(tasks)
-    owners = {owner_of(t) for t in tasks}
     with build_scope():
         # Sources are read after the snapshot above (see ``idse_orchestrator.memo``).
-        if PROJECT_OWNER not in owners and parallel.worth_it(len(owners), jobs):
-            # Sessions' tasks only (see ``build``): independent parts, one process each.
-            parts = parallel.split(tasks, order, owner_of, jobs)
-            result = parallel.run_split(
-                tasks, dep_file, parts, force=force, progress=progress, want_reasons=want_reasons
-            )
-        else:
-            result = run_tasks(
-                lambda: tasks,
-                dep_file,
-                order,
-                jobs=1,
-                force=force,
-                keep_going=True,  # the tasks that complete must not depend on the order doit picked
-                progress=_counting(progress, sum(1 for t in tasks if t.get("actions"))),
-                want_reasons=want_reasons,
-            )
+        result = run_tasks(
+            lambda: tasks,
+            dep_file,
+            order,
+            jobs=1,
+            force=force,
+            keep_going=True,  # the tasks that complete must not depend on the order doit picked
+            progress=_counting(progress, sum(1 for t in tasks if t.get("actions"))),
+            want_reasons=want_reasons,
+        )
     outcomes = {o.name: o for o in result.outcomes}
     if result.code not in (0, 1) and not any(o.status == "failed" for o in outcomes.values()):
         detail = (result.errors or result.output.strip().splitlines()[-1:] or ["unknown error"])[0]
