@@ -21,12 +21,14 @@ def _write_derived(path: Path, data: bytes) -> None:
     """``atomic_write_bytes(durable=False)`` for a file of the build cache, in fewer system calls
     (a build writes thousands): the temporary file sits beside the result (the cache is git-ignored),
     named by process so that parallel workers never share one, and the mode is the default one."""
-    from idse_orchestrator.fsutil import confined, holds
+    from idse_orchestrator.fsutil import confined, create_unnamed, holds
 
     real = confined(path)  # the one symlink policy, as for every write
     if holds(real, data):
         # Same bytes: the file keeps its stat, so whatever was recorded as having read it (the
         # project-wide tasks, the build index) still vouches for it without reading it again.
+        return
+    if not os.path.lexists(real) and real.parent.is_dir() and create_unnamed(real, data, durable=False):
         return
     tmp = real.with_name(f".{real.name}.{os.getpid()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
