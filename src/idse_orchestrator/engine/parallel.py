@@ -52,16 +52,16 @@ def run_parts(
     import multiprocessing
 
     context = multiprocessing.get_context("fork")
-    reached: Any = context.Value("i", 0)  # tasks reached by every process, for the progress line
-    totals: Any = context.Array("i", len(parts))  # each part's number of tasks, once it knows it
+    # Per part: tasks reached and tasks in all, each slot written by its own process alone (so no
+    # lock: a lock's finaliser would run while a Ctrl-C unwinds the build and print a traceback).
+    reached: Any = context.RawArray("i", len(parts))
+    totals: Any = context.RawArray("i", len(parts))
 
     def counter(slot: int, show: bool) -> Progress:
-        def seen(_done: int, total: int, name: str) -> None:
-            totals[slot] = total
-            with reached.get_lock():
-                reached.value += 1
+        def seen(done: int, total: int, name: str) -> None:
+            reached[slot], totals[slot] = done, total
             if show and progress is not None:
-                progress(reached.value, sum(totals), name)
+                progress(sum(reached), sum(totals), name)
 
         return seen
 
@@ -112,6 +112,7 @@ def _workers(
         else:
             _remove(copy)
     procs, pipes = [], []
+    interrupted = False
     # A Ctrl-C landing between a fork and the worker's own handler would print the interpreter's
     # "Exception ignored in _after_fork" traceback: workers are forked with SIGINT blocked.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -125,17 +126,29 @@ def _workers(
             pipes.append(mine)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a pending Ctrl-C lands here
         yield pipes
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-        for proc in procs:
-            if proc.is_alive():
-                proc.terminate()
-        for proc in procs:
-            proc.join()
-        for pipe in pipes:
-            pipe.close()
-        for copy in copies:
-            _remove(copy)
+        # Stopping the workers and removing their databases is not cut short by another Ctrl-C.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            for proc in procs:
+                if proc.is_alive():
+                    proc.terminate()
+            for proc in procs:
+                proc.join()
+            for pipe in pipes:
+                pipe.close()
+            for copy in copies:
+                _remove(copy)
+        finally:
+            if interrupted:
+                # The build is stopping: a second Ctrl-C ends it at once and silently, as it does
+                # once the command has reported the first (a traceback from wherever the second
+                # lands while the build unwinds helps nobody).
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _work(run_part: RunPart, part: tuple[str, ...], dep_file: str, seen: Progress, pipe: Connection) -> None:
@@ -170,7 +183,7 @@ def _gather(
                 result = None
             yield copy, result
         if progress is not None and waiting:
-            progress(reached.value, sum(totals), f"{len(waiting)} more job(s)")
+            progress(sum(reached), sum(totals), f"{len(waiting)} more job(s)")
 
 
 def _adopt(dep_file: str, copy: str, result: RunResult) -> None:

@@ -1,6 +1,6 @@
 """The project overview: every session's identity, stage statuses, staleness and findings.
 
-Read from the build's results (``_session.json`` per session, ``_project.json``), the session
+Read from the build's results (``sessions/<id>.json`` per session, ``_project.json``), the session
 metadata and the agent registry; never from the clock, so it is a pure function of those files.
 """
 
