@@ -142,6 +142,8 @@ def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None
     """
     path = confined(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    from idse_orchestrator.unnamed import create_unnamed
+
     if not os.path.lexists(path) and create_unnamed(path, data, durable):
         return
     import tempfile  # here: it loads shutil, random and more, which a read-only command never needs
@@ -173,45 +175,6 @@ def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
         raise
-
-
-_NO_UNNAMED: set[str] = set()  # folders whose filesystem cannot create unnamed files
-
-
-def create_unnamed(path: Path, data: bytes, durable: bool) -> bool:
-    """Create the new file ``path`` holding ``data`` as an unnamed file in its folder, linked under
-    its name once complete (Linux ``O_TMPFILE``): readers never see it torn, and a crash leaves no
-    trace, not even a temporary name. Creating it beside its folder's files also keeps it near them
-    on disk: a build creating thousands of files all in one temporary folder is ten times slower
-    on ext4. False when the system cannot (then the caller writes through a temporary file)."""
-    flag = getattr(os, "O_TMPFILE", 0)
-    folder = str(path.parent)
-    if not flag or not os.path.isdir("/proc/self/fd") or folder in _NO_UNNAMED:
-        return False
-    try:
-        fd = os.open(folder, flag | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), 0o666)
-    except OSError as exc:
-        if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
-            _NO_UNNAMED.add(folder)  # a filesystem without O_TMPFILE (or an old kernel)
-            return False
-        raise
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        if durable:
-            os.fsync(fd)
-        folder_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            # A dst_dir_fd makes Python call linkat(..., AT_SYMLINK_FOLLOW): the file, not the link.
-            os.link(f"/proc/self/fd/{fd}", path.name, dst_dir_fd=folder_fd)
-        except FileExistsError:
-            return False  # created meanwhile by someone else: replaced the usual way
-        finally:
-            os.close(folder_fd)
-    finally:
-        os.close(fd)
-    return True
 
 
 _TEMP_DIRS: dict[str, Path] = {}

@@ -21,7 +21,8 @@ def _write_derived(path: Path, data: bytes) -> None:
     """``atomic_write_bytes(durable=False)`` for a file of the build cache, in fewer system calls
     (a build writes thousands): the temporary file sits beside the result (the cache is git-ignored),
     named by process so that parallel workers never share one, and the mode is the default one."""
-    from idse_orchestrator.fsutil import confined, create_unnamed, holds
+    from idse_orchestrator.fsutil import confined, holds
+    from idse_orchestrator.unnamed import create_unnamed
 
     real = confined(path)  # the one symlink policy, as for every write
     if holds(real, data):
