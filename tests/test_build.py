@@ -586,6 +586,33 @@ def test_a_terminal_sees_one_line_redrawn(ws, cli, monkeypatch):
     assert [f.split("]", 1)[0] for f in frames[1:-1]] == [f"[{i}/{total}" for i in range(1, total + 1)]
 
 
+def test_jobs_2_progress_counts_one_build_up_to_its_total(ws, cli, monkeypatch):
+    """With --jobs 2 the sessions' parts and then the project-wide tasks count as one build: the
+    shown count never goes back, and the last frame is total/total."""
+    import io
+
+    from idse_orchestrator import quick
+
+    for i in range(10):
+        assert cli("session", "create", f"s{i}").exit_code == 0
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(quick, "TTY_EVERY_S", 0.0)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    out = quick.Out(lambda text, err=False, nl=True: (terminal if err else io.StringIO()).write(text), str)
+    assert quick.build(out, None, (), 2, False, False, False) == 0
+    frames = [f for f in terminal.getvalue().split("\r\033[K") if f]
+    counts = [tuple(map(int, re.match(r"\[(\d+)/(\d+)\]", f).groups())) for f in frames]  # type: ignore[union-attr]
+    done = [d for d, _ in counts]
+    assert done == sorted(done) and len(done) >= 5
+    assert counts[-1][0] == counts[-1][1], counts[-3:]
+    assert frames[-1].split("] ", 1)[1].startswith("meta"), "the project-wide tasks come last"
+
+
 HAMMER = """
 import shutil, sys
 from pathlib import Path

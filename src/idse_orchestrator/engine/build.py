@@ -270,7 +270,9 @@ def _build(
         trusted.pop(base.current, None)
     chosen = set(todo)
     run_ctx = base.replace(sessions=tuple(s for s in base.sessions if s in chosen), selected=base.sessions)
-    second = _run(run_ctx, index, key, options, written=_touched(first[1]))
+    # One progress count for the whole build: the second run's tasks come after the first's.
+    then = options._replace(progress=_after(options.progress, len(first[1])))
+    second = _run(run_ctx, index, key, then, written=_touched(first[1]))
     rows, outcomes, tasks = _merge(first, second)
     return report(base, families, trusted, rows, outcomes, tasks)
 
@@ -278,6 +280,19 @@ def _build(
 # Families whose tasks belong to one session; the others are project-wide.
 SESSION_FAMILIES = ("validate", "compile", "sync")
 _Ran = tuple[dict[str, OwnerRow], dict[str, "TaskOutcome"], list[TaskSpec]]
+
+
+def _after(
+    progress: Callable[[int, int, str], None] | None, done: int
+) -> Callable[[int, int, str], None] | None:
+    if progress is None or not done:
+        return progress
+    shown = progress
+
+    def shifted(count: int, total: int, name: str) -> None:
+        shown(done + count, done + total, name)
+
+    return shifted
 
 
 def _touched(outcomes: dict[str, TaskOutcome]) -> set[str]:
