@@ -56,7 +56,7 @@ class BuildArgs(Args):
 
 
 class ExplainArgs(Args):
-    task: str = Field(description="Task name, e.g. 'validate:__blueprint__/spec'.")
+    task: str = Field(description="Task name, e.g. 'validate:__blueprint__'.")
 
 
 class WriteArgs(StageArgs):
