@@ -536,6 +536,27 @@ def test_jobs_2_on_many_sessions_writes_what_jobs_1_writes(ws, cli, tmp_path, tm
     both("after edits")
 
 
+def test_a_worker_that_dies_costs_time_not_results(ws, cli, tmp_path, tmp_path_factory, monkeypatch):
+    """A --jobs worker killed mid-build (here: it exits at once) sends nothing: its sessions are built
+    by the build process afterwards, and results, files and the next build are those of --jobs 1."""
+    import os as os_
+
+    from idse_orchestrator.engine import parallel
+
+    for i in range(12):
+        assert cli("session", "create", f"s{i:02d}").exit_code == 0
+    clean = tmp_path_factory.mktemp("clean")
+    shutil.copytree(tmp_path, clean, dirs_exist_ok=True)
+    monkeypatch.setattr(parallel, "_work", lambda *args: os_._exit(1))
+    report = build(cli, "--jobs", "2")
+    assert not list((tmp_path / CACHE).glob("*.job*"))
+    assert_nothing_ran(build(cli, "--jobs", "2"))
+    monkeypatch.chdir(clean)
+    fresh = build(cli)
+    assert report["findings"] == fresh["findings"] and report["summary"] == fresh["summary"]
+    assert results_tree(tmp_path) == results_tree(clean)
+
+
 def test_jobs_must_be_positive(two, cli):
     result = cli("build", "--jobs", "0")
     assert result.exit_code == 2
