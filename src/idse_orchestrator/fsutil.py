@@ -286,19 +286,23 @@ def read_text(path: Path, *, limit: int = MAX_DOCUMENT_BYTES) -> str:
 def _read_up_to(path: Path, most: int, size: int) -> bytes:
     """At most ``most`` bytes of a regular file of ``size`` bytes (as stat'ed just before), in as
     few system calls as it takes: a build reads thousands of small files, and a buffered file
-    object costs three more calls per file than open, read and close."""
+    object costs three more calls per file than open, read and close. The first read asks for one
+    byte more than the stat'ed size (a buffer sized for the limit would be mapped and unmapped for
+    every file): a short read is the end of the file, a full one means it grew and reading goes on."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     try:
         chunks: list[bytes] = []
         total = 0
+        want = min(most, size + 1)
         while total < most:
-            chunk = os.read(fd, most - total)
+            chunk = os.read(fd, want)
             if not chunk:
                 break
             chunks.append(chunk)
             total += len(chunk)
-            if total >= size and len(chunk) < most - total + len(chunk):
-                break  # a short read past the stat'ed size: the end of a regular file
+            if len(chunk) < want:
+                break  # a short read of a regular file: its end
+            want = min(most - total, 1 << 16)
         return b"".join(chunks)
     finally:
         os.close(fd)
