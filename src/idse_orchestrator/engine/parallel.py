@@ -23,8 +23,6 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from multiprocessing.connection import Connection
-
     from idse_orchestrator.engine.reconcile import RunResult
 
 # Fewer sessions than this per process: forking and merging would cost more than they save.
@@ -49,13 +47,10 @@ def run_parts(
     parts: list[tuple[str, ...]], run_part: RunPart, dep_file: str, progress: Progress | None
 ) -> RunResult:
     """Build each part in its own process (the first in this one); one result for them all."""
-    import multiprocessing
-
-    context = multiprocessing.get_context("fork")
-    # Per part: tasks reached and tasks in all, each slot written by its own process alone (so no
-    # lock: a lock's finaliser would run while a Ctrl-C unwinds the build and print a traceback).
-    reached: Any = context.RawArray("i", len(parts))
-    totals: Any = context.RawArray("i", len(parts))
+    # Per part: tasks reached and tasks in all, each slot written by its own process alone. Plain
+    # shared memory (see ``_workers`` for why not multiprocessing's).
+    reached = _Counters(len(parts))
+    totals = _Counters(len(parts))
 
     def counter(slot: int, show: bool) -> Progress:
         def seen(done: int, total: int, name: str) -> None:
@@ -67,13 +62,29 @@ def run_parts(
 
     copies = [f"{dep_file}.job{k}" for k in range(1, len(parts))]
     results: list[RunResult] = []
-    with _workers(context, dep_file, copies, parts[1:], run_part, counter) as pipes:
+    with _workers(dep_file, copies, parts[1:], run_part, counter) as workers:
         results.append(run_part(parts[0], dep_file, counter(0, True)))
-        for copy, result in _gather(pipes, copies, reached, totals, progress):
+        for copy, result in _gather(workers, copies, reached, totals, progress):
             if result is not None:
                 _adopt(dep_file, copy, result)
                 results.append(result)
     return merge(results)
+
+
+class _Counters:
+    """Integers in anonymous shared memory: written by one process per slot, read by the build."""
+
+    def __init__(self, size: int) -> None:
+        import mmap
+
+        self._memory = mmap.mmap(-1, 8 * max(size, 1))
+        self._slots = memoryview(self._memory).cast("q")
+
+    def __setitem__(self, slot: int, value: int) -> None:
+        self._slots[slot] = value
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._slots.tolist())
 
 
 def merge(results: list[RunResult]) -> RunResult:
@@ -93,14 +104,16 @@ def merge(results: list[RunResult]) -> RunResult:
 
 @contextlib.contextmanager
 def _workers(
-    context: Any,
     dep_file: str,
     copies: list[str],
     parts: list[tuple[str, ...]],
     run_part: RunPart,
     counter: Callable[[int, bool], Progress],
-) -> Iterator[list[Connection]]:
-    """Fork one worker per part, each with its own copy of the dependency database."""
+) -> Iterator[list[tuple[int, int]]]:
+    """Fork one worker per part, each with its own copy of the dependency database; yields each
+    worker's (pid, read end of the pipe its result comes through). Plain ``os.fork`` and pipes:
+    multiprocessing's objects have Python finalisers, and a Ctrl-C that lands in one while the
+    build unwinds prints a traceback."""
     import signal
 
     from idse_orchestrator.engine.doit_adapter import workers_die_with_parent
@@ -111,21 +124,22 @@ def _workers(
             shutil.copyfile(dep_file, copy)
         else:
             _remove(copy)
-    procs, pipes = [], []
+    workers: list[tuple[int, int]] = []
     interrupted = False
-    # A Ctrl-C landing between a fork and the worker's own handler would print the interpreter's
-    # "Exception ignored in _after_fork" traceback: workers are forked with SIGINT blocked.
+    # A Ctrl-C landing between a fork and the worker's own handler would reach the worker before
+    # it ignores Ctrl-C (the build stops its workers itself): workers are forked with SIGINT blocked.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         for slot, (copy, part) in enumerate(zip(copies, parts, strict=True), start=1):
-            mine, theirs = context.Pipe(duplex=False)
-            proc = context.Process(target=_work, args=(run_part, part, copy, counter(slot, False), theirs))
-            proc.start()
-            theirs.close()
-            procs.append(proc)
-            pipes.append(mine)
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the worker
+                os.close(read_end)
+                _work(run_part, part, copy, counter(slot, False), write_end)  # never returns
+            os.close(write_end)
+            workers.append((pid, read_end))
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a pending Ctrl-C lands here
-        yield pipes
+        yield workers
     except KeyboardInterrupt:
         interrupted = True
         raise
@@ -133,53 +147,64 @@ def _workers(
         # Stopping the workers and removing their databases is not cut short by another Ctrl-C.
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            for proc in procs:
-                if proc.is_alive():
-                    proc.terminate()
-            for proc in procs:
-                proc.join()
-            for pipe in pipes:
-                pipe.close()
+            for pid, read_end in workers:
+                with contextlib.suppress(OSError):
+                    os.close(read_end)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)  # one that is done has exited already
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, 0)
             for copy in copies:
                 _remove(copy)
         finally:
             if interrupted:
                 # The build is stopping: a second Ctrl-C ends it at once and silently, as it does
-                # once the command has reported the first (a traceback from wherever the second
-                # lands while the build unwinds helps nobody).
+                # once the command has reported the first.
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
-def _work(run_part: RunPart, part: tuple[str, ...], dep_file: str, seen: Progress, pipe: Connection) -> None:
+def _work(run_part: RunPart, part: tuple[str, ...], dep_file: str, seen: Progress, write_end: int) -> None:
+    """A worker's life: build its part, send the result, exit (never returning into the build)."""
+    import pickle
     import signal
 
-    # Ctrl-C reaches the whole process group: the build stops its workers itself, without a
-    # worker's traceback on the terminal.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    code = 1
     try:
-        result: RunResult | None = run_part(part, dep_file, seen)
-    except BaseException:  # noqa: BLE001 - the build builds this part again itself, and says why
-        result = None
-    pipe.send(result)
-    pipe.close()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        result: RunResult | None = None
+        # Whatever goes wrong, the build builds this part again itself (and says why).
+        with contextlib.suppress(BaseException):
+            result = run_part(part, dep_file, seen)
+        data = memoryview(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+        while data:
+            data = data[os.write(write_end, data) :]
+        code = 0
+    finally:
+        os._exit(code)
 
 
 def _gather(
-    pipes: list[Connection], copies: list[str], reached: Any, totals: Any, progress: Progress | None
+    workers: list[tuple[int, int]], copies: list[str], reached: Any, totals: Any, progress: Progress | None
 ) -> Iterator[tuple[str, RunResult | None]]:
     """Each worker's result as it arrives (None for a worker that died), showing progress meanwhile."""
-    from multiprocessing.connection import wait
+    import pickle
+    import select
 
-    waiting: dict[Any, str] = dict(zip(pipes, copies, strict=True))
+    waiting = {read_end: (copy, bytearray()) for (_, read_end), copy in zip(workers, copies, strict=True)}
     while waiting:
-        for ready in wait(list(waiting), timeout=0.1):
-            copy = waiting.pop(ready)
-            pipe: Connection = ready  # type: ignore[assignment]
+        ready, _, _ = select.select(list(waiting), [], [], 0.1)
+        for read_end in ready:
+            copy, received = waiting[read_end]
+            chunk = os.read(read_end, 1 << 20)
+            if chunk:
+                received += chunk
+                continue
+            del waiting[read_end]  # the worker closed its end: all it sent is here
             try:
-                result: RunResult | None = pipe.recv()
-            except (EOFError, OSError):
+                result: RunResult | None = pickle.loads(received) if received else None  # noqa: S301
+            except Exception:  # noqa: BLE001 - a worker killed while sending: its part is built again
                 result = None
             yield copy, result
         if progress is not None and waiting:
