@@ -3,8 +3,8 @@
     python benchmarks/bench_build.py [--sizes 300 1000] [--big 10000] [--workdir DIR]
 
 Prints, per size N (sessions):
-- cold build (--jobs 1) and cold build (--jobs 2) wall time (medians of three each, taking turns),
-  artifacts/second and the --jobs 2 speed-up;
+- cold build (--jobs 1) and cold build (--jobs 2) wall time (medians of five rounds, taking turns),
+  artifacts/second (also per CPU second) and the --jobs 2 speed-up (median of the rounds' ratios);
 - no-op `idse build` vs a plain Python stat-walk of the same workspace files (both in-process after
   a warm-up, and end to end as processes), with the ratio;
 - one edited spec.md vs the no-op build (in-process, medians of nine each), with the ratio;
@@ -98,7 +98,7 @@ def in_process_build(root: Path):  # type: ignore[no-untyped-def]
     return go
 
 
-COLD_ROUNDS = 3
+COLD_ROUNDS = 5
 
 
 def measure(root: Path, sessions: int) -> dict[str, float]:
@@ -106,7 +106,7 @@ def measure(root: Path, sessions: int) -> dict[str, float]:
     source = root.with_name(root.name + "-source")
     generate(source, sessions)
     # Cold builds, --jobs 1 and --jobs 2 taking turns, each on a fresh copy whose writing has
-    # reached the disk (otherwise the build pays for flushing the copy); medians of three.
+    # reached the disk (otherwise the build pays for flushing the copy); medians of the rounds.
     colds: dict[str, list[float]] = {"1": [], "2": []}
     cpus: dict[str, list[float]] = {"1": [], "2": []}
     for _ in range(COLD_ROUNDS):
@@ -122,7 +122,9 @@ def measure(root: Path, sessions: int) -> dict[str, float]:
     out["cold_jobs2_s"] = statistics.median(colds["2"])
     out["artifacts_per_s_jobs1"] = out["artifacts"] / out["cold_jobs1_s"]
     out["artifacts_per_s_jobs2"] = out["artifacts"] / out["cold_jobs2_s"]
-    out["jobs2_speedup"] = out["cold_jobs1_s"] / out["cold_jobs2_s"]
+    # Each round's --jobs 1 and --jobs 2 builds run back to back: the median of the rounds' ratios is
+    # what a machine whose speed drifts between rounds distorts least.
+    out["jobs2_speedup"] = statistics.median(a / b for a, b in zip(colds["1"], colds["2"], strict=True))
     # CPU time is what a busy, shared machine distorts least.
     out["artifacts_per_cpu_s_jobs1"] = out["artifacts"] / statistics.median(cpus["1"])
     out["cold_jobs1_all_s"] = colds["1"]  # type: ignore[assignment]
