@@ -582,8 +582,8 @@ def test_a_long_build_reports_progress_on_stderr(ws, cli, monkeypatch):
     assert "tasks (" not in result.stdout
 
 
-def test_a_terminal_sees_one_line_redrawn(ws, cli, monkeypatch):
-    """On a terminal: [done/total] task (elapsed), redrawn in place and cleared at the end."""
+def on_a_terminal(monkeypatch, jobs: int) -> str:
+    """What `idse build --jobs JOBS` shows on a terminal's stderr (redrawn at every task)."""
     import io
 
     from idse_orchestrator import quick
@@ -596,8 +596,13 @@ def test_a_terminal_sees_one_line_redrawn(ws, cli, monkeypatch):
     monkeypatch.setattr(quick, "TTY_EVERY_S", 0.0)
     monkeypatch.setattr(sys, "stderr", terminal)
     out = quick.Out(lambda text, err=False, nl=True: (terminal if err else io.StringIO()).write(text), str)
-    assert quick.build(out, None, (), 1, False, False, False) == 0
-    shown = terminal.getvalue()
+    assert quick.build(out, None, (), jobs, False, False, False) == 0
+    return terminal.getvalue()
+
+
+def test_a_terminal_sees_one_line_redrawn(ws, cli, monkeypatch):
+    """On a terminal: [done/total] task (elapsed), redrawn in place and cleared at the end."""
+    shown = on_a_terminal(monkeypatch, 1)
     frames = shown.split("\r\033[K")
     assert re.fullmatch(r"\[1/\d+\] \S+ \(\d+ s\)", frames[1])
     assert frames[0] == "" and frames[-1] == "", "the line is cleared once the build is done"
@@ -610,23 +615,9 @@ def test_a_terminal_sees_one_line_redrawn(ws, cli, monkeypatch):
 def test_jobs_2_progress_counts_one_build_up_to_its_total(ws, cli, monkeypatch):
     """With --jobs 2 the sessions' parts and then the project-wide tasks count as one build: the
     shown count never goes back, and the last frame is total/total."""
-    import io
-
-    from idse_orchestrator import quick
-
     for i in range(10):
         assert cli("session", "create", f"s{i}").exit_code == 0
-
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    terminal = Terminal()
-    monkeypatch.setattr(quick, "TTY_EVERY_S", 0.0)
-    monkeypatch.setattr(sys, "stderr", terminal)
-    out = quick.Out(lambda text, err=False, nl=True: (terminal if err else io.StringIO()).write(text), str)
-    assert quick.build(out, None, (), 2, False, False, False) == 0
-    frames = [f for f in terminal.getvalue().split("\r\033[K") if f]
+    frames = [f for f in on_a_terminal(monkeypatch, 2).split("\r\033[K") if f]
     counts = [tuple(map(int, re.match(r"\[(\d+)/(\d+)\]", f).groups())) for f in frames]  # type: ignore[union-attr]
     done = [d for d, _ in counts]
     assert done == sorted(done) and len(done) >= 5
