@@ -35,21 +35,6 @@ def _template_source(ws: Workspace, stage: Stage) -> str:
     return remembered(("template", str(ws.root), stage.name), read)
 
 
-def template_identity(ws: Workspace, stage_name: str) -> str:
-    """A digest of the stage's template text as this build reads it ("" when unreadable)."""
-    from idse_orchestrator.stages import BY_NAME
-
-    try:
-        return _digest(_template_source(ws, BY_NAME[stage_name]))
-    except BadFile:
-        return ""
-
-
-@lru_cache(maxsize=64)
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def _always_marked(ws: Workspace, stage: Stage) -> bool:
     try:
         return always_marked(_template_source(ws, stage))
