@@ -108,12 +108,11 @@ def compile_profile_task(root: str, project: str, session: str) -> None:
     proj = Project(ws, project)
     path = profile_output_path(proj, session, "yaml")
     outcome = compiled_profile(ws, proj, session)  # the session check compiled it already
-    text = False if isinstance(outcome, IdseError) else render_profile(outcome.spec, "yaml")
-    failed = text is False
-    if isinstance(text, str):
+    failed = isinstance(outcome, IdseError)
+    if not isinstance(outcome, IdseError):
         try:
             # Derived and checked by content: a write a crash damaged is rebuilt, so no fsync.
-            write_if_changed(path, text, durable=False)
+            write_if_changed(path, render_profile(outcome.spec, "yaml"), durable=False)
         except IdseError:  # a profile path that leads out of the repository, say
             failed = True
     if failed and (path.is_file() or path.is_symlink()):

@@ -246,13 +246,14 @@ def _build(
     first: _Ran = ({}, {}, [])
     only = tuple(f for f in families if f in SESSION_FAMILIES)
     project_trusted = PROJECT_OWNER in trusted
-    if todo and only and (project_trusted or parallel.worth_it(len(todo), options.jobs)):
+    split = parallel.worth_it(len(todo), options.jobs)
+    if todo and only and (project_trusted or split):
         # The sessions' tasks first. When the project-wide tasks' files are as recorded, they stay
         # up to date unless the sessions' tasks rewrite one of them (a session's summary with other
         # findings): this spares checking the project's tasks, whose inputs are every session's
         # files. With --jobs, this run is split across processes (see ``parallel``).
         session_ctx = base.replace(sessions=tuple(todo), selected=base.sessions)
-        first = _run(session_ctx, index, key, options, generate=only, keep={PROJECT_OWNER})
+        first = _run(session_ctx, index, key, options, generate=only, keep={PROJECT_OWNER}, split=split)
         rows, outcomes, tasks = first
         if (
             project_trusted
@@ -320,11 +321,13 @@ def _run(
     generate: tuple[str, ...] | None = None,
     keep: set[str] | frozenset[str] = frozenset(),
     written: set[str] | frozenset[str] = frozenset(),
+    split: bool = False,
 ) -> _Ran:
     """One doit run over ``ctx.sessions`` (and the project-wide tasks), recorded in the index.
     ``generate``: only these families' tasks (the rows still stand for all of ``options.families``);
     ``keep``: owners whose rows stay as they are although this run has no task of theirs;
-    ``written``: files an earlier run of this build wrote (recorded as exact, like this run's)."""
+    ``written``: files an earlier run of this build wrote (recorded as exact, like this run's);
+    ``split``: build parts of the sessions in their own processes (only sessions' tasks are made)."""
     from idse_orchestrator.engine import parallel, reconcile
     from idse_orchestrator.engine.outputs import fingerprint
 
@@ -348,11 +351,7 @@ def _run(
             want_reasons=options.want_reasons,
         )
 
-    if (
-        not extra
-        and set(made) <= set(SESSION_FAMILIES)
-        and parallel.worth_it(len(ctx.sessions), options.jobs)
-    ):
+    if split:
         # Only sessions' tasks: independent parts, one process each (see ``parallel``).
         parts = parallel.split(ctx.sessions, options.jobs)
         result = parallel.run_parts(parts, run_part, dep_file(ctx), options.progress)

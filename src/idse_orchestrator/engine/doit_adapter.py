@@ -48,6 +48,12 @@ class RacyMD5Checker(MD5Checker):  # type: ignore[misc]
     lands in the same timestamp tick as the recorded state would be missed forever. A state recorded
     within RACY_WINDOW_S of the file's mtime is marked racy and always checked by content."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        # Many tasks depend on one file (every session's on the blueprint's spec): its digest is
+        # taken once per doit run (one checker each) while its stat stays the same.
+        self._digests: dict[tuple[Any, ...], str] = {}
+
     def check_modified(self, file_path: str, file_stat: Any, state: Any) -> bool:
         if len(state) == 4 and state[3]:
             if file_stat.st_size != state[1]:
@@ -68,13 +74,10 @@ class RacyMD5Checker(MD5Checker):  # type: ignore[misc]
         racy = time.time() - st.st_mtime < RACY_WINDOW_S
         if racy:
             return (st.st_mtime, st.st_size, get_file_md5(dep), racy)
-        # Many tasks depend on one file (every session's on the blueprint's spec): its digest is
-        # taken once per doit run (one checker each) while its stat stays the same.
         key = (dep, st.st_mtime_ns, st.st_size, st.st_ino)
-        digests: dict[tuple[Any, ...], str] = self.__dict__.setdefault("_digests", {})
-        digest = digests.get(key)
+        digest = self._digests.get(key)
         if digest is None:
-            digest = digests[key] = get_file_md5(dep)
+            digest = self._digests[key] = get_file_md5(dep)
         return (st.st_mtime, st.st_size, digest, racy)
 
 
